@@ -1,0 +1,287 @@
+"""The rule tree and the Segment model (pydantic v2), and ``parse``.
+
+Native JSON format (DESIGN.md)::
+
+    group      {"combinator": "and"|"or", "not": false, "rules": [...]}
+    condition  {"field": "age", "operator": "gte", "value": 18, "ignore_case": false}
+    reference  {"segment": "vip-customers"}
+    event      {"event": "purchase", "where": <group>, "count": {"operator": "gte", "value": 3},
+                "in_last": {"amount": 30, "unit": "days"}}
+
+``operator`` stays a plain string here; it is checked against the operator
+registry at bind time, so a custom operator needs no model change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, TypeAlias
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+from .errors import Problem, RuleError, pointer
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "Condition",
+    "CountSpec",
+    "Duration",
+    "EventCondition",
+    "Group",
+    "Rule",
+    "Segment",
+    "SegmentRef",
+    "parse",
+    "parse_segment",
+]
+
+MAX_DEPTH = 64
+MAX_NODES = 10_000
+TimeUnit = Literal["minutes", "hours", "days", "weeks", "months", "years"]
+
+
+class _Node(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The native JSON form (defaults left out, so it round-trips through ``parse``)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    def __str__(self) -> str:
+        # The readable text form when the text format is available.
+        try:
+            from .formats.text import to_text
+        except ImportError:  # pragma: no cover
+            return self.to_json()
+        return to_text(self)  # type: ignore[arg-type]
+
+
+class Duration(_Node):
+    """A relative amount of time: ``{"amount": 30, "unit": "days"}``."""
+
+    amount: int = Field(ge=0, le=100_000)
+    unit: TimeUnit
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _no_bool(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError("amount must be an integer, not a boolean")
+        return v
+
+
+class CountSpec(_Node):
+    """How many events: ``{"operator": "gte", "value": 3}``."""
+
+    operator: Literal["eq", "neq", "gt", "gte", "lt", "lte"] = "gte"
+    value: int = Field(default=1, ge=0, le=10**9)
+
+
+class Condition(_Node):
+    """One test of one field."""
+
+    id: str | None = None
+    field: str
+    operator: str
+    value: Any = None
+    ignore_case: bool = False
+
+class SegmentRef(_Node):
+    """Membership of another stored segment."""
+
+    id: str | None = None
+    segment: str = Field(min_length=1, max_length=200)
+
+
+class Group(_Node):
+    """A combination of rules. ``and`` of nothing is TRUE, ``or`` of nothing FALSE."""
+
+    id: str | None = None
+    combinator: Literal["and", "or"] = "and"
+    not_: bool = Field(default=False, alias="not")
+    rules: tuple[Rule, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out.setdefault("combinator", self.combinator)
+        out.setdefault("rules", [])
+        return out
+
+
+class EventCondition(_Node):
+    """The contact performed ``event`` (filtered by ``where``) ``count`` times in a window."""
+
+    id: str | None = None
+    event: str = Field(min_length=1, max_length=200)
+    where: Group | None = None
+    count: CountSpec = CountSpec()
+    in_last: Duration | None = None
+
+
+def _discriminate(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        if "rules" in value or "combinator" in value:
+            return "group"
+        if "segment" in value:
+            return "segment"
+        if "event" in value:
+            return "event"
+        return "condition"
+    if isinstance(value, Group):
+        return "group"
+    if isinstance(value, SegmentRef):
+        return "segment"
+    if isinstance(value, EventCondition):
+        return "event"
+    if isinstance(value, Condition):
+        return "condition"
+    return None
+
+
+Rule: TypeAlias = Annotated[
+    Annotated[Group, Tag("group")]
+    | Annotated[Condition, Tag("condition")]
+    | Annotated[SegmentRef, Tag("segment")]
+    | Annotated[EventCondition, Tag("event")],
+    Discriminator(
+        _discriminate,
+        custom_error_type="rule_shape",
+        custom_error_message="expected a group, condition, segment reference or event condition",
+    ),
+]
+
+Group.model_rebuild()
+EventCondition.model_rebuild()
+_RULE = TypeAdapter(Rule)
+
+
+class Segment(BaseModel):
+    """A named segment: its type, status, rule and manual overrides."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    id: str = Field(min_length=1, max_length=200)
+    name: str = Field(default="", max_length=500)
+    description: str = ""
+    type: Literal["dynamic", "static", "hybrid"] = "dynamic"
+    status: Literal["active", "inactive", "archived"] = "active"
+    rule: Rule | None = None
+    include: list[Any] = Field(default_factory=list)
+    exclude: list[Any] = Field(default_factory=list)
+    member_count: int | None = None
+    last_calculated_at: dt.datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# --------------------------------------------------------------------------- parsing
+def _load(source: Any) -> Any:
+    if isinstance(source, bytes | bytearray):
+        try:
+            source = source.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RuleError(f"rule is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
+    if isinstance(source, str):
+        try:
+            return json.loads(source)
+        except json.JSONDecodeError as exc:
+            raise RuleError(
+                f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ) from None
+        except RecursionError:
+            raise RuleError(f"rule nested deeper than {MAX_DEPTH} levels") from None
+    return source
+
+
+def check_size(data: Any) -> None:
+    """Refuse over-deep or over-large trees before recursive validation touches them.
+
+    Iterative on purpose: a 10,000-deep input must give a RuleError, not RecursionError.
+    """
+    stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(data, 1, ())]
+    nodes = 0
+    while stack:
+        node, depth, path = stack.pop()
+        if isinstance(node, Mapping):
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise RuleError(f"rule has more than {MAX_NODES:,} nodes", pointer(path))
+            children = node.get("rules")
+            where = node.get("where")
+            if (children is not None or where is not None) and depth >= MAX_DEPTH:
+                raise RuleError(f"rule nested deeper than {MAX_DEPTH} levels", pointer(path))
+            if isinstance(children, list | tuple):
+                for i, child in enumerate(children):
+                    stack.append((child, depth + 1, (*path, "rules", i)))
+            if isinstance(where, Mapping):
+                stack.append((where, depth + 1, (*path, "where")))
+
+
+def problems_from_validation(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[Problem]:
+    """Turn a pydantic ValidationError into problems with JSON-pointer paths."""
+    out: list[Problem] = []
+    seen: set[tuple[str, str]] = set()
+    for err in exc.errors(include_url=False, include_context=False, include_input=False):
+        # Drop discriminator tags ("group", "condition", ...) from the location.
+        loc = [p for p in err["loc"] if p not in ("group", "condition", "segment", "event")]
+        path = pointer((*prefix, *("not" if p == "not_" else p for p in loc)))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown key {str(loc[-1])!r}" if loc else "unknown key"
+        elif err["type"] == "missing":
+            msg = f"missing required key {str(loc[-1])!r}" if loc else "missing value"
+        key = (path, msg)
+        if key not in seen:
+            seen.add(key)
+            out.append(Problem(path, msg))
+    return out
+
+
+def parse(source: Any) -> Group | Condition | SegmentRef | EventCondition:
+    """Parse a rule from a dict, JSON text/bytes or an existing rule node.
+
+    Raises one :class:`RuleError` listing every structural problem.
+    """
+    if isinstance(source, Group | Condition | SegmentRef | EventCondition):
+        return source
+    data = _load(source)
+    if not isinstance(data, Mapping):
+        raise RuleError("a rule must be a JSON object")
+    check_size(data)
+    try:
+        return _RULE.validate_python(data)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        raise RuleError(problems_from_validation(exc)) from None
+    except RecursionError:  # pragma: no cover - check_size prevents it
+        raise RuleError(f"rule nested deeper than {MAX_DEPTH} levels") from None
+
+
+def parse_segment(source: Any) -> Segment:
+    """Parse a Segment from a dict or JSON text."""
+    if isinstance(source, Segment):
+        return source
+    data = _load(source)
+    if not isinstance(data, Mapping):
+        raise RuleError("a segment must be a JSON object")
+    if isinstance(data.get("rule"), Mapping):
+        check_size(data["rule"])
+    try:
+        return Segment.model_validate(data)
+    except ValidationError as exc:
+        raise RuleError(problems_from_validation(exc)) from None
