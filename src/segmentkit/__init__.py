@@ -1,1 +1,73 @@
-"""segmentkit"""
+"""segmentkit: typed marketing/CRM segment rules for every database.
+
+Rules are parsed (:func:`parse`), validated against a :class:`Schema` and lowered to
+predicate primitives (:func:`bind`), then compiled to a Python predicate
+(:func:`compile_python`), a SQLAlchemy expression (:func:`to_sqlalchemy`) or SQL text
+for any dialect (:func:`to_sql`). See SEMANTICS.md for the meaning of every operator.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import operators
+from .bind import BoundRule, bind
+from .compile.python import compile_python
+from .errors import (
+    Problem,
+    ReadOnlyError,
+    RuleError,
+    SegmentkitError,
+    StoreError,
+    UnsupportedError,
+)
+from .model import (
+    Condition,
+    CountSpec,
+    Duration,
+    EventCondition,
+    Group,
+    Rule,
+    Segment,
+    SegmentRef,
+    parse,
+    parse_segment,
+)
+from .operators import Operator, register as register_operator
+from .schema import ChildTable, Field, Schema, TagStorage
+from .types import FieldType, simple_lower
+
+try:
+    __version__ = version("segmentkit")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "BoundRule",
+    "ChildTable",
+    "Condition",
+    "CountSpec",
+    "Duration",
+    "EventCondition",
+    "Field",
+    "FieldType",
+    "Group",
+    "Operator",
+    "Problem",
+    "ReadOnlyError",
+    "Rule",
+    "RuleError",
+    "Schema",
+    "Segment",
+    "SegmentRef",
+    "SegmentkitError",
+    "StoreError",
+    "TagStorage",
+    "UnsupportedError",
+    "__version__",
+    "bind",
+    "compile_python",
+    "operators",
+    "parse",
+    "parse_segment",
+    "register_operator",
+    "simple_lower",
+]

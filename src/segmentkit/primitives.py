@@ -309,9 +309,10 @@ class Slot:
 def shape(pred: Predicate) -> tuple[Predicate, tuple[Any, ...]]:
     """Split ``pred`` into a value-free shape (hashable) and its parameter values.
 
-    ``Param(v, t)`` becomes ``Param(Slot(i, t), t)``; an ``InList``'s values become a
-    tuple of slots (so list length is part of the shape). The parameters come back in
-    slot order.
+    ``Param(v, t)`` becomes ``Param(Slot(i, t), t)``; the values of an ``InList`` or
+    ``TagsAny`` become ONE slot holding the whole tuple (``values=(Slot,)``), so a list's
+    length is not part of the shape and a backend may bind it as one array parameter or
+    expand it. The parameters come back in slot order.
     """
     params: list[Any] = []
 
@@ -319,7 +320,7 @@ def shape(pred: Predicate) -> tuple[Predicate, tuple[Any, ...]]:
         params.append(value)
         return Slot(len(params) - 1, ftype)
 
-    def walk(node: Any) -> Any:
+    def walk(node: Any) -> Any:  # depth is bounded by model.MAX_DEPTH
         if isinstance(node, Param):
             return Param(slot(node.value, node.type), node.type)
         if isinstance(node, And):
@@ -331,15 +332,13 @@ def shape(pred: Predicate) -> tuple[Predicate, tuple[Any, ...]]:
         if isinstance(node, Compare):
             return Compare(node.op, walk(node.left), walk(node.right))
         if isinstance(node, InList):
-            return InList(node.operand, tuple(slot(v, node.type) for v in node.values), node.type)
+            return InList(node.operand, (slot(node.values, node.type),), node.type)
         if isinstance(node, Contains | Prefix | Suffix):
             return type(node)(node.operand, walk(node.needle))
         if isinstance(node, Matches):
             return Matches(node.operand, walk(node.pattern))
         if isinstance(node, TagsAny):
-            return TagsAny(
-                node.operand, tuple(slot(v, FieldType.TAGS) for v in node.values)
-            )
+            return TagsAny(node.operand, (slot(node.values, FieldType.TAGS),))
         return node
 
     return walk(pred), tuple(params)

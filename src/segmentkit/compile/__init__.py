@@ -1,0 +1,1 @@
+"""Backends: each compiles bound predicate primitives (``primitives.py``) for one target."""
