@@ -1,0 +1,727 @@
+r"""The portable regular-expression subset of SEMANTICS.md §5.
+
+This module owns three things:
+
+* :func:`validate_pattern` — a small hand-written parser for the subset that
+  returns every problem, each naming the 0-based character position;
+* :func:`python_search` — the Python evaluation of ``matches``, compiled with
+  RE2 (linear time; Python's backtracking ``re`` never sees a user pattern);
+* :func:`for_dialect` — the pattern rewritten for one SQL engine so that the
+  engine's regex *search* gives exactly the matches of :func:`python_search`.
+
+Semantics (one meaning, every engine follows it)
+------------------------------------------------
+
+A match is a *search*: unanchored unless the pattern anchors. Matching is
+case-sensitive and works on Unicode code points.
+
+* ``.`` matches any code point except ``\n`` (it does match ``\r`` and the
+  other Unicode line separators). Every dialect gets ``[^\n]`` instead of ``.``
+  because PostgreSQL's ``.`` matches newline, Java's and ICU's ``.`` refuse
+  ``\r``, U+0085, U+2028 and U+2029, and MariaDB's flags can be changed by the
+  server's ``default_regex_flags``.
+* A negated class ``[^...]`` matches ``\n`` (as on every engine by default).
+* ``^`` matches only at the start of the subject and ``$`` only at its very
+  end — never before a final newline, never at line boundaries. PCRE, ICU and
+  Java let ``$`` match before a trailing line terminator, so they get ``\A``
+  and ``\z``; PostgreSQL (non-newline-sensitive ARE) and RE2 already mean this
+  by ``^`` and ``$``.
+* Groups never change whether a search matches, so ``(?:...)`` is accepted and
+  emitted as a plain group ``( )``, which every engine understands.
+
+How a SQL compiler uses it
+--------------------------
+
+``for_dialect(pattern, dialect)`` gives the pattern text to bind as a
+parameter; :data:`SEARCH_SQL` gives the SQL around it (``{subject}`` and
+``{pattern}`` are SQL expressions, the pattern normally a bound parameter);
+:data:`SEARCH_FUNCTIONS` names just the operator or function:
+
+==========  ====================================================================
+dialect     SQL
+==========  ====================================================================
+postgres    ``{subject} ~ {pattern}``  (ARE; ``~`` is case-sensitive)
+mysql       ``CONVERT({subject} USING utf8mb4) COLLATE utf8mb4_bin REGEXP
+            {pattern}`` — MariaDB and MySQL take REGEXP's case sensitivity from
+            the collation; ``utf8mb4_bin`` is case-sensitive and still a
+            character (not byte) string, so classes and ``.`` see code points.
+            ``CAST(... AS BINARY)`` would make them see bytes: never use it.
+duckdb      ``regexp_matches({subject}, {pattern})``  (RE2)
+sqlite      ``{subject} REGEXP {pattern}`` after registering
+            ``conn.create_function("regexp", 2, sqlite_regexp,
+            deterministic=True)``; SQLite calls ``regexp(pattern, subject)``.
+spark       ``{subject} RLIKE {pattern}``  (java.util.regex)
+trino       ``regexp_like({subject}, {pattern})``  (Joni / RE2J, Java syntax)
+bigquery    ``REGEXP_CONTAINS({subject}, {pattern})``  (RE2)
+snowflake   unsupported (:class:`~segmentkit.errors.UnsupportedError`)
+tsql        unsupported (:class:`~segmentkit.errors.UnsupportedError`)
+==========  ====================================================================
+
+Snowflake is refused on purpose: its regex functions are implicitly anchored
+(``RLIKE``) or position-based, it documents no end-of-subject anchor such as
+``\z`` and does not say whether ``$`` matches before a final newline, so we
+cannot promise the matches of :func:`python_search` there.
+
+When the SQL text is rendered with inlined literals (never the default), the
+pattern's backslashes must be escaped as each dialect's string literals
+demand: MySQL/MariaDB (unless ``NO_BACKSLASH_ESCAPES``), Spark and BigQuery
+(non-raw strings) treat ``\`` in string literals as an escape character.
+
+Limits: patterns of at most :data:`MAX_PATTERN_LENGTH` characters; every
+bound of ``{m,n}`` at most :data:`MAX_REPEAT` (PostgreSQL's ``RE_DUP_MAX``);
+the product of the bounds of nested ``{m,n}`` at most :data:`MAX_REPEAT_PRODUCT`
+(RE2 refuses more); an unbounded quantifier (``* + {m,}``) may not be applied
+to a group that itself contains an unbounded quantifier (``(a+)+`` makes the
+backtracking engines — PCRE, Java — take exponential time).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+import re2
+
+from segmentkit.errors import Problem, RuleError, UnsupportedError
+
+__all__ = [
+    "DIALECTS",
+    "MAX_PATTERN_LENGTH",
+    "MAX_REPEAT",
+    "MAX_REPEAT_PRODUCT",
+    "SEARCH_FUNCTIONS",
+    "SEARCH_SQL",
+    "for_dialect",
+    "python_search",
+    "search_sql",
+    "sqlite_regexp",
+    "validate_pattern",
+]
+
+MAX_PATTERN_LENGTH: Final = 256
+MAX_REPEAT: Final = 255
+MAX_REPEAT_PRODUCT: Final = 1000
+# Past this many characters we stop parsing: the length problem is reported
+# and a megabyte of garbage must not produce a megabyte of messages.
+_SCAN_LIMIT: Final = 4 * MAX_PATTERN_LENGTH
+_MAX_PROBLEMS: Final = 20
+
+SEARCH_FUNCTIONS: Final[dict[str, str]] = {
+    "postgres": "~",
+    "mysql": "REGEXP",
+    "duckdb": "regexp_matches",
+    "sqlite": "REGEXP",
+    "spark": "RLIKE",
+    "trino": "regexp_like",
+    "bigquery": "REGEXP_CONTAINS",
+}
+
+SEARCH_SQL: Final[dict[str, str]] = {
+    "postgres": "{subject} ~ {pattern}",
+    "mysql": "CONVERT({subject} USING utf8mb4) COLLATE utf8mb4_bin REGEXP {pattern}",
+    "duckdb": "regexp_matches({subject}, {pattern})",
+    "sqlite": "{subject} REGEXP {pattern}",
+    "spark": "{subject} RLIKE {pattern}",
+    "trino": "regexp_like({subject}, {pattern})",
+    "bigquery": "REGEXP_CONTAINS({subject}, {pattern})",
+}
+
+_UNSUPPORTED: Final[dict[str, str]] = {
+    "tsql": "T-SQL has no regular-expression search",
+    "snowflake": (
+        "Snowflake's regex functions are implicitly anchored or position-based and "
+        "document no end-of-subject anchor, so the portable search cannot be guaranteed"
+    ),
+}
+
+DIALECTS: Final = frozenset(SEARCH_SQL) | frozenset(_UNSUPPORTED)
+
+# Metacharacters outside a class: written escaped on input and on output.
+_META: Final = frozenset("\\.^$|?*+()[]{}")
+# Characters escaped when emitted inside a class. '&' because Java and Joni read
+# '&&' as class intersection; '[' because of POSIX '[:' and Java class unions.
+_CLASS_META: Final = frozenset("\\]^-[&")
+_CONTROL_ESCAPES: Final = {"n": "\n", "t": "\t", "r": "\r"}
+_CONTROL_OUT: Final = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+# Escaping ASCII punctuation is a literal on every engine; '_' is excluded
+# because some engines treat an escaped word character as an error.
+_ESCAPABLE: Final = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^`{|}~")
+
+_ALPHA_ESCAPE_REASONS: Final = {
+    "w": "class escape \\w",
+    "W": "class escape \\W",
+    "d": "class escape \\d",
+    "D": "class escape \\D",
+    "s": "class escape \\s",
+    "S": "class escape \\S",
+    "b": "word boundary \\b",
+    "B": "word boundary \\B",
+    "A": "anchor escape \\A (use ^)",
+    "z": "anchor escape \\z (use $)",
+    "Z": "anchor escape \\Z (use $)",
+    "p": "Unicode property \\p",
+    "P": "Unicode property \\P",
+    "x": "hex escape \\x (write the character itself)",
+    "u": "escape \\u (write the character itself)",
+    "k": "named back-reference \\k",
+}
+
+
+# --------------------------------------------------------------------------- AST
+
+
+@dataclass(frozen=True, slots=True)
+class _Lit:
+    char: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Dot:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Class:
+    negated: bool
+    ranges: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Anchor:
+    end: bool  # False: ^, True: $
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    alt: _Alt
+
+
+@dataclass(frozen=True, slots=True)
+class _Repeat:
+    node: _Node
+    min: int
+    max: int | None  # None: unbounded
+    text: str  # the quantifier as written: '*', '+', '?', '{2,5}'
+
+
+@dataclass(frozen=True, slots=True)
+class _Alt:
+    branches: tuple[tuple[_Node, ...], ...]
+
+
+_Node = _Lit | _Dot | _Class | _Anchor | _Group | _Repeat
+
+
+# ------------------------------------------------------------------------ parser
+
+
+class _Parser:
+    """Recursive-descent parser that records problems and keeps going."""
+
+    def __init__(self, pattern: str) -> None:
+        self.p = pattern[:_SCAN_LIMIT]
+        self.i = 0
+        self.problems: list[str] = []
+
+    def error(self, pos: int, message: str) -> None:
+        if len(self.problems) < _MAX_PROBLEMS:
+            self.problems.append(f"position {pos}: {message}")
+
+    def peek(self) -> str | None:
+        return self.p[self.i] if self.i < len(self.p) else None
+
+    def parse(self) -> _Alt:
+        alt = self.alternation()
+        while self.i < len(self.p):
+            # Only an unmatched ')' stops alternation() at depth 0.
+            self.error(self.i, "unbalanced ')' (write \\) for a literal parenthesis)")
+            self.i += 1
+            more = self.alternation()
+            alt = _Alt(alt.branches + more.branches)
+        return alt
+
+    def alternation(self) -> _Alt:
+        starts = [self.i]
+        branches = [self.sequence()]
+        while self.peek() == "|":
+            self.i += 1
+            starts.append(self.i)
+            branches.append(self.sequence())
+        if len(branches) > 1:
+            for start, branch in zip(starts, branches, strict=True):
+                if not branch:
+                    self.error(start, "empty alternative (not portable: some engines reject it)")
+        return _Alt(tuple(branches))
+
+    def sequence(self) -> tuple[_Node, ...]:
+        items: list[_Node] = []
+        while (c := self.peek()) is not None and c not in "|)":
+            pos = self.i
+            if c in "*+?" or (c == "{" and self.quantifier_at(self.i) is not None):
+                q = self.quantifier()
+                text = q[3] if q is not None else c
+                self.error(pos, f"quantifier {text!r} has nothing to repeat")
+                continue
+            atom = self.atom()
+            if atom is None:
+                continue
+            items.append(self.quantified(atom))
+        return tuple(items)
+
+    def quantified(self, atom: _Node) -> _Node:
+        node = atom
+        q = self.quantifier()
+        if q is None:
+            return node
+        qpos, lo, hi, text = q
+        if isinstance(atom, _Anchor):
+            self.error(qpos, f"quantifier {text!r} cannot repeat an anchor")
+        elif isinstance(atom, _Group):
+            if _contains_anchor(atom.alt):
+                self.error(qpos, f"quantifier {text!r} repeats a group containing ^ or $")
+            if hi is None and _has_unbounded(atom.alt):
+                self.error(
+                    qpos,
+                    f"quantifier {text!r} repeats a group that already contains an unbounded "
+                    "quantifier (nested repetition such as (a+)+ is exponential on "
+                    "backtracking engines)",
+                )
+        node = _Repeat(atom, lo, hi, text)
+        if (nxt := self.peek()) is not None and (
+            nxt in "*+?" or (nxt == "{" and self.quantifier_at(self.i) is not None)
+        ):
+            kind = {"?": "lazy", "+": "possessive"}.get(nxt)
+            if kind:
+                self.error(self.i, f"{kind} quantifier {text + nxt!r} is not portable")
+            else:
+                self.error(self.i, f"nested quantifier {text + nxt!r} is not portable")
+            # Swallow the chain so one mistake gives one message.
+            while self.quantifier() is not None:
+                pass
+        return node
+
+    def quantifier_at(self, i: int) -> tuple[int, int | None, int] | None:
+        """Parse '{m}', '{m,}', '{m,n}' at i: (min, max, end index) or None."""
+        p = self.p
+        j = i + 1
+        k = j
+        while k < len(p) and p[k].isascii() and p[k].isdigit():
+            k += 1
+        if k == j or k >= len(p):
+            return None
+        lo = int(p[j:k])
+        if p[k] == "}":
+            return lo, lo, k + 1
+        if p[k] != ",":
+            return None
+        m = k + 1
+        n = m
+        while n < len(p) and p[n].isascii() and p[n].isdigit():
+            n += 1
+        if n >= len(p) or p[n] != "}":
+            return None
+        hi = int(p[m:n]) if n > m else None
+        return lo, hi, n + 1
+
+    def quantifier(self) -> tuple[int, int, int | None, str] | None:
+        c = self.peek()
+        pos = self.i
+        if c == "*":
+            self.i += 1
+            return pos, 0, None, "*"
+        if c == "+":
+            self.i += 1
+            return pos, 1, None, "+"
+        if c == "?":
+            self.i += 1
+            return pos, 0, 1, "?"
+        if c == "{":
+            got = self.quantifier_at(pos)
+            if got is None:
+                return None
+            lo, hi, end = got
+            text = self.p[pos:end]
+            self.i = end
+            for bound in (lo, hi):
+                if bound is not None and bound > MAX_REPEAT:
+                    self.error(pos, f"repetition bound in {text!r} exceeds {MAX_REPEAT}")
+                    break
+            if hi is not None and lo > hi:
+                self.error(pos, f"repetition {text!r} has min > max")
+            return pos, min(lo, MAX_REPEAT), None if hi is None else min(hi, MAX_REPEAT), text
+        return None
+
+    def atom(self) -> _Node | None:
+        c = self.p[self.i]
+        pos = self.i
+        if c == "(":
+            self.i += 1
+            if self.p.startswith("?:", self.i):
+                self.i += 2
+            elif self.peek() == "?":
+                nxt = self.p[self.i + 1 : self.i + 2]
+                what = {
+                    "=": "look-ahead",
+                    "!": "look-ahead",
+                    "<": "look-behind or named group",
+                    "P": "named group",
+                    "#": "comment",
+                }.get(nxt, "inline flags")
+                self.error(pos, f"{what} '(?{nxt}' is not in the portable subset")
+                self.i += 1
+            inner = self.alternation()
+            if self.peek() == ")":
+                self.i += 1
+                if inner.branches == ((),):
+                    self.error(pos, "empty group (not portable: some engines reject it)")
+            else:
+                self.error(pos, "unbalanced '(' (no matching ')')")
+            return _Group(inner)
+        if c == "[":
+            return self.bracket()
+        if c == ".":
+            self.i += 1
+            return _Dot()
+        if c == "^":
+            self.i += 1
+            return _Anchor(end=False)
+        if c == "$":
+            self.i += 1
+            return _Anchor(end=True)
+        if c == "\\":
+            ch = self.escape(in_class=False)
+            return None if ch is None else _Lit(ch)
+        if c == "]":
+            self.error(pos, "unbalanced ']' (write \\] for a literal bracket)")
+        elif c == "{":
+            self.error(pos, "'{' does not start {m}, {m,} or {m,n} (write \\{ for a literal brace)")
+        elif c == "}":
+            self.error(pos, "unbalanced '}' (write \\} for a literal brace)")
+        else:
+            self.check_char(pos, c)
+        self.i += 1
+        return _Lit(c)
+
+    def check_char(self, pos: int, c: str) -> None:
+        if c == "\0":
+            self.error(pos, "NUL character is not allowed")
+        elif 0xD800 <= ord(c) <= 0xDFFF:
+            self.error(pos, "lone surrogate is not a character")
+
+    def escape(self, in_class: bool) -> str | None:
+        """Consume a backslash escape; the literal character or None if refused."""
+        pos = self.i
+        self.i += 1
+        c = self.peek()
+        if c is None:
+            self.error(pos, "pattern ends with a lone backslash")
+            return None
+        self.i += 1
+        if c in _CONTROL_ESCAPES:
+            return _CONTROL_ESCAPES[c]
+        if c in _ESCAPABLE:
+            return c
+        if c.isascii() and c.isdigit():
+            self.error(pos, f"back-reference or octal escape '\\{c}' is not in the portable subset")
+        elif c in _ALPHA_ESCAPE_REASONS:
+            self.error(pos, f"{_ALPHA_ESCAPE_REASONS[c]} is not in the portable subset")
+        else:
+            self.error(pos, f"escape '\\{c}' is not in the portable subset")
+        return None
+
+    def class_char(self) -> tuple[str | None, int]:
+        """One class member character (possibly escaped): (char or None, position)."""
+        pos = self.i
+        c = self.p[self.i]
+        if c == "\\":
+            return self.escape(in_class=True), pos
+        if c == "[":
+            nxt = self.p[self.i + 1 : self.i + 2]
+            if nxt in (":", ".", "="):
+                self.error(pos, f"POSIX class '[{nxt}...' is not in the portable subset")
+                # Skip to its closing ':]' so the one mistake gives one message.
+                end = self.p.find(nxt + "]", self.i + 2)
+                if end != -1:
+                    self.i = end + 2
+                    return None, pos
+            else:
+                self.error(pos, "unescaped '[' inside a class (write \\[)")
+            self.i += 1
+            return None, pos
+        self.check_char(pos, c)
+        self.i += 1
+        return c, pos
+
+    def bracket(self) -> _Node | None:
+        start = self.i
+        self.i += 1
+        negated = False
+        if self.peek() == "^":
+            negated = True
+            self.i += 1
+        ranges: list[tuple[str, str]] = []
+        first = True
+        while True:
+            c = self.peek()
+            if c is None:
+                self.error(start, "unbalanced '[' (no closing ']')")
+                return None
+            if c == "]":
+                if first:
+                    self.error(
+                        self.i, "empty class or leading ']' (write \\] for a literal bracket)"
+                    )
+                    self.i += 1
+                    return None
+                self.i += 1
+                break
+            first = False
+            if c == "-":
+                # Literal only as the first or last member.
+                if self.p[self.i + 1 : self.i + 2] == "]" or not ranges:
+                    self.i += 1
+                    ranges.append(("-", "-"))
+                    continue
+                self.error(self.i, "'-' must be escaped (\\-) unless first or last in a class")
+                self.i += 1
+                continue
+            lo, lo_pos = self.class_char()
+            if self.peek() == "-" and self.p[self.i + 1 : self.i + 2] not in ("]", ""):
+                self.i += 1
+                if self.peek() == "-":
+                    self.error(self.i, "'-' must be escaped (\\-) as a range end")
+                    self.i += 1
+                    continue
+                hi, _ = self.class_char()
+                if lo is None or hi is None:
+                    continue
+                if ord(lo) > ord(hi):
+                    self.error(lo_pos, f"range {lo!r}-{hi!r} is reversed")
+                    continue
+                ranges.append((lo, hi))
+            elif lo is not None:
+                ranges.append((lo, lo))
+        return _Class(negated, tuple(ranges))
+
+
+def _contains_anchor(alt: _Alt) -> bool:
+    return any(_node_has(n, _Anchor) for b in alt.branches for n in b)
+
+
+def _node_has(node: _Node, kind: type) -> bool:
+    if isinstance(node, kind):
+        return True
+    if isinstance(node, _Group):
+        return any(_node_has(n, kind) for b in node.alt.branches for n in b)
+    if isinstance(node, _Repeat):
+        return _node_has(node.node, kind)
+    return False
+
+
+def _has_unbounded(alt: _Alt) -> bool:
+    def walk(node: _Node) -> bool:
+        if isinstance(node, _Repeat):
+            return node.max is None or walk(node.node)
+        if isinstance(node, _Group):
+            return any(walk(n) for b in node.alt.branches for n in b)
+        return False
+
+    return any(walk(n) for b in alt.branches for n in b)
+
+
+def _repeat_product(alt: _Alt) -> int:
+    """Largest product of nested {m,n} bounds, computed as RE2 does (max, else min)."""
+
+    def walk(node: _Node) -> int:
+        if isinstance(node, _Repeat):
+            inner = walk(node.node)
+            if node.text[0] != "{":
+                return inner
+            m = node.max if node.max is not None else node.min
+            return inner * max(m, 1)
+        if isinstance(node, _Group):
+            return max((walk(n) for b in node.alt.branches for n in b), default=1)
+        return 1
+
+    return max((walk(n) for b in alt.branches for n in b), default=1)
+
+
+def _parse(pattern: str) -> tuple[_Alt, list[str]]:
+    parser = _Parser(pattern)
+    problems: list[str] = []
+    if not pattern:
+        return _Alt(((),)), ["empty pattern"]
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        problems.append(
+            f"pattern is {len(pattern)} characters long; at most {MAX_PATTERN_LENGTH} allowed"
+        )
+    tree = parser.parse()
+    problems.extend(parser.problems)
+    if not parser.problems and _repeat_product(tree) > MAX_REPEAT_PRODUCT:
+        problems.append(f"nested repetition counts multiply to more than {MAX_REPEAT_PRODUCT}")
+    return tree, problems
+
+
+def validate_pattern(pattern: str) -> list[str]:
+    """Every problem of ``pattern`` against the portable subset; ``[]`` means valid.
+
+    Positions are 0-based indexes into the pattern.
+    """
+    if not isinstance(pattern, str):
+        return [f"pattern must be a string, not {type(pattern).__name__}"]
+    return _parse(pattern)[1]
+
+
+def _checked(pattern: str) -> _Alt:
+    if not isinstance(pattern, str):
+        raise RuleError(f"pattern must be a string, not {type(pattern).__name__}")
+    tree, problems = _parse(pattern)
+    if problems:
+        raise RuleError([Problem("", f"invalid pattern: {p}") for p in problems])
+    return tree
+
+
+# ----------------------------------------------------------------------- emitter
+
+
+@dataclass(frozen=True, slots=True)
+class _Flavor:
+    bol: str
+    eol: str
+
+
+_RE2: Final = _Flavor("^", "$")
+_FLAVORS: Final[dict[str, _Flavor]] = {
+    "postgres": _Flavor("^", "$"),  # ARE without newline-sensitive mode: string anchors
+    "mysql": _Flavor("\\A", "\\z"),  # PCRE2/ICU '$' also matches before a final newline
+    "duckdb": _RE2,
+    "bigquery": _RE2,
+    "spark": _Flavor("\\A", "\\z"),  # java.util.regex, same '$' rule as PCRE
+    "trino": _Flavor("\\A", "\\z"),
+}
+
+
+def _emit_char(c: str) -> str:
+    if c in _META:
+        return "\\" + c
+    return _CONTROL_OUT.get(c, c)
+
+
+def _emit_class_char(c: str) -> str:
+    if c in _CLASS_META:
+        return "\\" + c
+    return _CONTROL_OUT.get(c, c)
+
+
+def _emit(alt: _Alt, flavor: _Flavor) -> str:
+    def node(n: _Node) -> str:
+        if isinstance(n, _Lit):
+            return _emit_char(n.char)
+        if isinstance(n, _Dot):
+            return "[^\\n]"
+        if isinstance(n, _Anchor):
+            return flavor.eol if n.end else flavor.bol
+        if isinstance(n, _Class):
+            body = "".join(
+                _emit_class_char(lo)
+                if lo == hi
+                else f"{_emit_class_char(lo)}-{_emit_class_char(hi)}"
+                for lo, hi in n.ranges
+            )
+            return f"[{'^' if n.negated else ''}{body}]"
+        if isinstance(n, _Group):
+            return f"({alternation(n.alt)})"
+        quant = n.text
+        if n.text[0] == "{":
+            # Re-spell bounds canonically (drops leading zeros some engines misread).
+            lo = n.min
+            quant = (
+                f"{{{lo}}}"
+                if n.max == lo and "," not in n.text
+                else (f"{{{lo},}}" if n.max is None else f"{{{lo},{n.max}}}")
+            )
+        return node(n.node) + quant
+
+    def alternation(a: _Alt) -> str:
+        return "|".join("".join(node(x) for x in branch) for branch in a.branches)
+
+    return alternation(alt)
+
+
+def for_dialect(pattern: str, dialect: str) -> str:
+    """``pattern`` rewritten for ``dialect``'s regex search (see the module docstring).
+
+    Raises :class:`~segmentkit.errors.RuleError` for an invalid pattern and
+    :class:`~segmentkit.errors.UnsupportedError` for a dialect without a
+    faithful regex search (``tsql``, ``snowflake``).
+    """
+    if dialect in _UNSUPPORTED:
+        raise UnsupportedError("regular-expression match", dialect, _UNSUPPORTED[dialect])
+    tree = _checked(pattern)
+    if dialect == "sqlite":
+        # The registered function evaluates with python_search on the original text.
+        return pattern
+    flavor = _FLAVORS.get(dialect)
+    if flavor is None:
+        raise UnsupportedError(
+            "regular-expression match",
+            dialect,
+            f"unknown dialect; known: {', '.join(sorted(DIALECTS))}",
+        )
+    return _emit(tree, flavor)
+
+
+def search_sql(dialect: str, subject: str, pattern: str) -> str:
+    """SQL text of a regex search: ``subject`` and ``pattern`` are SQL expressions."""
+    if dialect in _UNSUPPORTED:
+        raise UnsupportedError("regular-expression match", dialect, _UNSUPPORTED[dialect])
+    try:
+        template = SEARCH_SQL[dialect]
+    except KeyError:
+        raise UnsupportedError("regular-expression match", dialect, "unknown dialect") from None
+    return template.format(subject=subject, pattern=pattern)
+
+
+# ------------------------------------------------------------------------ python
+
+
+_OPTIONS: Final = re2.Options()
+_OPTIONS.log_errors = False  # a refused pattern is our RuleError, not stderr noise
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> Callable[[str], bool]:
+    text = _emit(_checked(pattern), _RE2)
+    regex = re2.compile(text, _OPTIONS)
+    raw = re2.compile(text.encode("utf-8"), _OPTIONS)
+
+    def search(subject: str) -> bool:
+        try:
+            return regex.search(subject) is not None
+        except UnicodeEncodeError:
+            # A lone surrogate cannot be stored by any SQL engine; match it as
+            # its surrogate-escaped bytes rather than crash.
+            return raw.search(subject.encode("utf-8", "surrogatepass")) is not None
+
+    search.__doc__ = f"RE2 search for {text!r}"
+    return search
+
+
+def python_search(pattern: str) -> Callable[[str], bool]:
+    """A predicate ``subject -> bool``: does ``pattern`` match somewhere in ``subject``?
+
+    Compiled with RE2 (linear time) and cached (LRU, 1024 patterns). Raises
+    :class:`~segmentkit.errors.RuleError` if the pattern is outside the subset.
+    """
+    if not isinstance(pattern, str):
+        raise RuleError(f"pattern must be a string, not {type(pattern).__name__}")
+    return _compiled(pattern)
+
+
+def sqlite_regexp(pattern: str | None, subject: str | None) -> int | None:
+    """SQLite's ``regexp(pattern, subject)``: register it as ``regexp`` with 2 arguments."""
+    if pattern is None or subject is None:
+        return None
+    return int(_compiled(pattern)(subject))
