@@ -117,14 +117,23 @@ class Group(_Node):
     rules: tuple[Rule, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        out.setdefault("combinator", self.combinator)
-        out.setdefault("rules", [])
+        # Explicit so that an empty nested group keeps the keys that identify it as a group.
+        out: dict[str, Any] = {} if self.id is None else {"id": self.id}
+        out["combinator"] = self.combinator
+        if self.not_:
+            out["not"] = True
+        out["rules"] = [r.to_dict() for r in self.rules]
         return out
 
 
 class EventCondition(_Node):
     """The contact performed ``event`` (filtered by ``where``) ``count`` times in a window."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if self.where is not None:
+            out["where"] = self.where.to_dict()
+        return out
 
     id: str | None = None
     event: str = Field(min_length=1, max_length=200)
@@ -136,28 +145,22 @@ class EventCondition(_Node):
 def _discriminate(value: Any) -> str | None:
     if isinstance(value, Mapping):
         if "rules" in value or "combinator" in value:
-            return "group"
+            return "Group"
         if "segment" in value:
-            return "segment"
+            return "SegmentRef"
         if "event" in value:
-            return "event"
-        return "condition"
-    if isinstance(value, Group):
-        return "group"
-    if isinstance(value, SegmentRef):
-        return "segment"
-    if isinstance(value, EventCondition):
-        return "event"
-    if isinstance(value, Condition):
-        return "condition"
+            return "EventCondition"
+        return "Condition"
+    if isinstance(value, Group | SegmentRef | EventCondition | Condition):
+        return type(value).__name__
     return None
 
 
 Rule: TypeAlias = Annotated[
-    Annotated[Group, Tag("group")]
-    | Annotated[Condition, Tag("condition")]
-    | Annotated[SegmentRef, Tag("segment")]
-    | Annotated[EventCondition, Tag("event")],
+    Annotated[Group, Tag("Group")]
+    | Annotated[Condition, Tag("Condition")]
+    | Annotated[SegmentRef, Tag("SegmentRef")]
+    | Annotated[EventCondition, Tag("EventCondition")],
     Discriminator(
         _discriminate,
         custom_error_type="rule_shape",
@@ -233,13 +236,16 @@ def check_size(data: Any) -> None:
                 stack.append((where, depth + 1, (*path, "where")))
 
 
+_TAGS = frozenset({"Group", "Condition", "SegmentRef", "EventCondition"})
+
+
 def problems_from_validation(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[Problem]:
     """Turn a pydantic ValidationError into problems with JSON-pointer paths."""
     out: list[Problem] = []
     seen: set[tuple[str, str]] = set()
     for err in exc.errors(include_url=False, include_context=False, include_input=False):
-        # Drop discriminator tags ("group", "condition", ...) from the location.
-        loc = [p for p in err["loc"] if p not in ("group", "condition", "segment", "event")]
+        # Drop discriminator tags (capitalised, so never a rule key) from the location.
+        loc = [p for p in err["loc"] if p not in _TAGS]
         path = pointer((*prefix, *("not" if p == "not_" else p for p in loc)))
         msg = err["msg"]
         if err["type"] == "extra_forbidden":

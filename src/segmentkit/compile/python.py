@@ -173,6 +173,9 @@ class _Gen:
                 lhs, n1 = self.value(left, fast)
                 rhs, n2 = self.value(right, fast)
                 sym = {"eq": "==", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[op]
+                if fast and op == "eq" and isinstance(right, p.FieldRef):
+                    # None == None is True in Python; a NULL side must make the leaf FALSE.
+                    return f"({lhs} is not None and {lhs} == {rhs})", n1 + n2
                 return f"({lhs} {sym} {rhs})", n1 + n2
             case p.InList(operand=operand, values=(slot,)):
                 lhs, needs = self.value(operand, fast)
