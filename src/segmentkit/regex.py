@@ -72,7 +72,8 @@ bound of ``{m,n}`` at most :data:`MAX_REPEAT` (PostgreSQL's ``RE_DUP_MAX``);
 the product of the bounds of nested ``{m,n}`` at most :data:`MAX_REPEAT_PRODUCT`
 (RE2 refuses more); an unbounded quantifier (``* + {m,}``) may not be applied
 to a group that itself contains an unbounded quantifier (``(a+)+`` makes the
-backtracking engines — PCRE, Java — take exponential time).
+backtracking engines — PCRE, Java — take exponential time); groups nested at
+most :data:`MAX_GROUP_DEPTH` deep.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ from segmentkit.errors import Problem, RuleError, UnsupportedError
 
 __all__ = [
     "DIALECTS",
+    "MAX_GROUP_DEPTH",
     "MAX_PATTERN_LENGTH",
     "MAX_REPEAT",
     "MAX_REPEAT_PRODUCT",
@@ -103,6 +105,7 @@ __all__ = [
 MAX_PATTERN_LENGTH: Final = 256
 MAX_REPEAT: Final = 255
 MAX_REPEAT_PRODUCT: Final = 1000
+MAX_GROUP_DEPTH: Final = 32
 # Past this many characters we stop parsing: the length problem is reported
 # and a megabyte of garbage must not produce a megabyte of messages.
 _SCAN_LIMIT: Final = 4 * MAX_PATTERN_LENGTH
@@ -223,6 +226,8 @@ class _Parser:
     def __init__(self, pattern: str) -> None:
         self.p = pattern[:_SCAN_LIMIT]
         self.i = 0
+        self.depth = 0
+        self.stopped = False
         self.problems: list[str] = []
 
     def error(self, pos: int, message: str) -> None:
@@ -263,6 +268,7 @@ class _Parser:
                 q = self.quantifier()
                 text = q[3] if q is not None else c
                 self.error(pos, f"quantifier {text!r} has nothing to repeat")
+                items.append(_Lit(text))  # keeps the branch from also being "empty"
                 continue
             atom = self.atom()
             if atom is None:
@@ -357,6 +363,11 @@ class _Parser:
         c = self.p[self.i]
         pos = self.i
         if c == "(":
+            if self.depth >= MAX_GROUP_DEPTH:
+                self.error(pos, f"groups nested deeper than {MAX_GROUP_DEPTH}")
+                self.i = len(self.p)  # stop: the rest cannot be parsed meaningfully
+                self.stopped = True
+                return None
             self.i += 1
             if self.p.startswith("?:", self.i):
                 self.i += 2
@@ -371,12 +382,14 @@ class _Parser:
                 }.get(nxt, "inline flags")
                 self.error(pos, f"{what} '(?{nxt}' is not in the portable subset")
                 self.i += 1
+            self.depth += 1
             inner = self.alternation()
+            self.depth -= 1
             if self.peek() == ")":
                 self.i += 1
                 if inner.branches == ((),):
                     self.error(pos, "empty group (not portable: some engines reject it)")
-            else:
+            elif not self.stopped:
                 self.error(pos, "unbalanced '(' (no matching ')')")
             return _Group(inner)
         if c == "[":
@@ -392,11 +405,20 @@ class _Parser:
             return _Anchor(end=True)
         if c == "\\":
             ch = self.escape(in_class=False)
-            return None if ch is None else _Lit(ch)
+            # A refused escape still stands for one atom, so a following
+            # quantifier is not reported a second time.
+            return _Lit("\\" if ch is None else ch)
         if c == "]":
             self.error(pos, "unbalanced ']' (write \\] for a literal bracket)")
         elif c == "{":
             self.error(pos, "'{' does not start {m}, {m,} or {m,n} (write \\{ for a literal brace)")
+            # Skip a malformed bound such as '{,3}' whole: one mistake, one message.
+            j = pos + 1
+            while j < len(self.p) and self.p[j] in "0123456789,":
+                j += 1
+            if j < len(self.p) and self.p[j] == "}":
+                self.i = j
+
         elif c == "}":
             self.error(pos, "unbalanced '}' (write \\} for a literal brace)")
         else:
@@ -427,6 +449,11 @@ class _Parser:
             self.error(pos, f"back-reference or octal escape '\\{c}' is not in the portable subset")
         elif c in _ALPHA_ESCAPE_REASONS:
             self.error(pos, f"{_ALPHA_ESCAPE_REASONS[c]} is not in the portable subset")
+            if c in "pPxuk" and self.peek() == "{":
+                # '\p{L}', '\x{41}': the braces belong to the escape.
+                end = self.p.find("}", self.i)
+                if end != -1:
+                    self.i = end + 1
         else:
             self.error(pos, f"escape '\\{c}' is not in the portable subset")
         return None

@@ -1,0 +1,588 @@
+"""The portable regex subset: validator table, RE2 search, per-dialect rewrite, and a
+differential test against real engines (PostgreSQL, MariaDB, DuckDB, SQLite, and
+java.util.regex for the Spark/Trino form when a JDK is installed)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from segmentkit.errors import RuleError, UnsupportedError
+from segmentkit.regex import (
+    MAX_PATTERN_LENGTH,
+    SEARCH_FUNCTIONS,
+    SEARCH_SQL,
+    for_dialect,
+    python_search,
+    search_sql,
+    sqlite_regexp,
+    validate_pattern,
+)
+
+POSTGRES_URL = os.environ.get(
+    "SEGMENTKIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+MYSQL_URL = os.environ.get("SEGMENTKIT_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+REQUIRE = os.environ.get("SEGMENTKIT_REQUIRE_BACKENDS") == "1"
+MAX_EXAMPLES = int(os.environ.get("SEGMENTKIT_REGEX_EXAMPLES", "50"))
+
+# ---------------------------------------------------------------- validator table
+
+VALID = [
+    "abc",
+    "a.c",
+    "^abc$",
+    "a|b|c",
+    "(ab)+",
+    "(?:ab|cd)*x",
+    "a*b+c?",
+    "a{3}",
+    "a{2,}",
+    "a{0,255}",
+    "[a-z]",
+    "[^a-z0-9]",
+    "[à-ÿ]",
+    "[-a]",
+    "[a-]",
+    "[\\]\\[\\-\\^\\\\]",
+    "[&&]",
+    "\\.\\*\\+\\?\\(\\)\\[\\]\\{\\}\\|\\^\\$\\\\",
+    "\\n\\t\\r",
+    "\\%_",  # escaped punctuation; "_" itself is plain
+    "100%",
+    "it's",
+    "é😀",
+    "line\nbreak",
+    "(a+){2,3}",
+    "((a{10}){10}){10}",
+    "x" * MAX_PATTERN_LENGTH,
+    "a^b",
+    "$a",
+]
+
+# (pattern, the exact problem list)
+REFUSED = [
+    ("", ["empty pattern"]),
+    ("x" * 257, [f"pattern is 257 characters long; at most {MAX_PATTERN_LENGTH} allowed"]),
+    ("a\0b", ["position 1: NUL character is not allowed"]),
+    ("\\w+", ["position 0: class escape \\w is not in the portable subset"]),
+    ("a\\d", ["position 1: class escape \\d is not in the portable subset"]),
+    ("\\s", ["position 0: class escape \\s is not in the portable subset"]),
+    ("\\bword", ["position 0: word boundary \\b is not in the portable subset"]),
+    ("(a)\\1", ["position 3: back-reference or octal escape '\\1' is not in the portable subset"]),
+    ("\\A", ["position 0: anchor escape \\A (use ^) is not in the portable subset"]),
+    ("x\\z", ["position 1: anchor escape \\z (use $) is not in the portable subset"]),
+    ("\\p{L}", ["position 0: Unicode property \\p is not in the portable subset"]),
+    ("\\_", ["position 0: escape '\\_' is not in the portable subset"]),
+    ("[[:alpha:]]", ["position 1: POSIX class '[:...' is not in the portable subset"]),
+    ("[a[b]", ["position 2: unescaped '[' inside a class (write \\[)"]),
+    ("(?i)abc", ["position 0: inline flags '(?i' is not in the portable subset"]),
+    ("a(?=b)", ["position 1: look-ahead '(?=' is not in the portable subset"]),
+    ("(?<=a)b", ["position 0: look-behind or named group '(?<' is not in the portable subset"]),
+    ("a*?", ["position 2: lazy quantifier '*?' is not portable"]),
+    ("a+?", ["position 2: lazy quantifier '+?' is not portable"]),
+    ("a++", ["position 2: possessive quantifier '++' is not portable"]),
+    ("a**", ["position 2: nested quantifier '**' is not portable"]),
+    ("a{2}{3}", ["position 4: nested quantifier '{2}{' is not portable"]),
+    ("*a", ["position 0: quantifier '*' has nothing to repeat"]),
+    ("a|+", ["position 2: quantifier '+' has nothing to repeat"]),
+    ("{2}", ["position 0: quantifier '{2}' has nothing to repeat"]),
+    ("^*", ["position 1: quantifier '*' cannot repeat an anchor"]),
+    ("(^a)+", ["position 4: quantifier '+' repeats a group containing ^ or $"]),
+    (
+        "(a+)+",
+        [
+            "position 4: quantifier '+' repeats a group that already contains an unbounded "
+            "quantifier (nested repetition such as (a+)+ is exponential on backtracking engines)"
+        ],
+    ),
+    ("a{256}", ["position 1: repetition bound in '{256}' exceeds 255"]),
+    ("a{1,300}", ["position 1: repetition bound in '{1,300}' exceeds 255"]),
+    ("a{3,2}", ["position 1: repetition '{3,2}' has min > max"]),
+    ("((a{10}){10}){11}", ["nested repetition counts multiply to more than 1000"]),
+    ("a{,3}", ["position 1: '{' does not start {m}, {m,} or {m,n} (write \\{ for a literal brace)"]),
+    ("a{", ["position 1: '{' does not start {m}, {m,} or {m,n} (write \\{ for a literal brace)"]),
+    ("a}", ["position 1: unbalanced '}' (write \\} for a literal brace)"]),
+    ("a]", ["position 1: unbalanced ']' (write \\] for a literal bracket)"]),
+    ("(ab", ["position 0: unbalanced '(' (no matching ')')"]),
+    ("ab)", ["position 2: unbalanced ')' (write \\) for a literal parenthesis)"]),
+    ("[ab", ["position 0: unbalanced '[' (no closing ']')"]),
+    ("[]", ["position 1: empty class or leading ']' (write \\] for a literal bracket)"]),
+    ("[z-a]", ["position 1: range 'z'-'a' is reversed"]),
+    ("[a-c-e]", ["position 4: '-' must be escaped (\\-) unless first or last in a class"]),
+    ("a|", ["position 2: empty alternative (not portable: some engines reject it)"]),
+    ("|a", ["position 0: empty alternative (not portable: some engines reject it)"]),
+    ("()", ["position 0: empty group (not portable: some engines reject it)"]),
+    ("ab\\", ["position 2: pattern ends with a lone backslash"]),
+    ("a\ud800", ["position 1: lone surrogate is not a character"]),
+    # Several problems are all reported, in order.
+    ("\\d(?i)[", [
+        "position 0: class escape \\d is not in the portable subset",
+        "position 2: inline flags '(?i' is not in the portable subset",
+        "position 6: unbalanced '[' (no closing ']')",
+    ]),
+    ("(" * 40 + "a" + ")" * 40, ["position 32: groups nested deeper than 32"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("pattern", VALID)
+def test_valid_patterns(pattern: str) -> None:
+    assert validate_pattern(pattern) == []
+    python_search(pattern)  # compiles on RE2 without error
+
+
+@pytest.mark.parametrize(("pattern", "problems"), REFUSED)
+def test_refused_patterns(pattern: str, problems: list[str]) -> None:
+    assert validate_pattern(pattern) == problems
+    with pytest.raises(RuleError) as info:
+        python_search(pattern)
+    assert [e.message for e in info.value.errors] == [f"invalid pattern: {p}" for p in problems]
+    with pytest.raises(RuleError):
+        for_dialect(pattern, "postgres")
+
+
+def test_non_string_pattern() -> None:
+    assert validate_pattern(3) == ["pattern must be a string, not int"]  # type: ignore[arg-type]
+    with pytest.raises(RuleError):
+        python_search(None)  # type: ignore[arg-type]
+
+
+def test_huge_pattern_is_bounded() -> None:
+    problems = validate_pattern("(" * 1_000_000)
+    assert problems[0].startswith("pattern is 1000000 characters long")
+    assert len(problems) <= 21
+
+
+# -------------------------------------------------------------------- python_search
+
+SEARCH_CASES = [
+    ("b", "abc", True),
+    ("^b", "abc", False),
+    ("a$", "a\n", False),  # '$' is the very end, never before a final newline
+    ("a\\n$", "a\n", True),
+    ("^b", "a\nb", False),  # no multiline anchors
+    ("a$", "a\nb", False),
+    ("a.b", "a\nb", False),  # '.' never matches newline
+    ("a.b", "a\rb", True),  # ... but matches every other line separator
+    ("a.b", "a\u2028b", True),
+    ("a[^x]b", "a\nb", True),  # a negated class does match newline
+    ("^.$", "😀", True),  # code points, not bytes or UTF-16 units
+    ("^.{3}$", "é😀a", True),
+    ("[à-ÿ]", "é", True),
+    ("[à-ÿ]", "É", False),  # case-sensitive
+    ("É", "é", False),
+    ("\u03c3", "Σ", False),
+    ("^$", "", True),
+    ("x*", "", True),
+    ("a", "", False),
+    ("100%", "100%", True),
+    ("100%", "1000", False),  # '%' and '_' are plain characters
+    ("a_c", "abc", False),
+    ("\\\\", "a\\b", True),
+    ("it's", "it's", True),
+    ("[\\]\\-]", "-", True),
+    ("[&&]", "&", True),
+    ("(?:ab|cd){2}$", "xabcd", True),
+    ("a\ud800", "", None),  # invalid: refused, see test_refused_patterns
+]
+
+
+@pytest.mark.parametrize(("pattern", "subject", "expected"), SEARCH_CASES[:-1])
+def test_python_search(pattern: str, subject: str, expected: bool) -> None:
+    assert python_search(pattern)(subject) is expected
+
+
+def test_python_search_lone_surrogate_subject() -> None:
+    assert python_search("a.b")("a\udc80b") is True
+    assert python_search("^a$")("a\udc80") is False
+
+
+def test_python_search_is_cached_and_linear() -> None:
+    assert python_search("(a|aa)*b") is python_search("(a|aa)*b")
+    # Exponential on a backtracking engine; RE2 answers at once.
+    assert python_search("(a|aa)*c")("a" * 50_000) is False
+
+
+def test_sqlite_function_null() -> None:
+    assert sqlite_regexp(None, "a") is None
+    assert sqlite_regexp("a", None) is None
+    assert sqlite_regexp("a", "cat") == 1
+
+
+# ------------------------------------------------------------------------ for_dialect
+
+REWRITES = {
+    "a.b": {
+        "postgres": "a[^\\n]b",
+        "mysql": "a[^\\n]b",
+        "duckdb": "a[^\\n]b",
+        "bigquery": "a[^\\n]b",
+        "spark": "a[^\\n]b",
+        "trino": "a[^\\n]b",
+        "sqlite": "a.b",
+    },
+    "^a$": {
+        "postgres": "^a$",
+        "mysql": "\\Aa\\z",
+        "duckdb": "^a$",
+        "bigquery": "^a$",
+        "spark": "\\Aa\\z",
+        "trino": "\\Aa\\z",
+        "sqlite": "^a$",
+    },
+    "(?:x|[-&a-c])": {
+        "postgres": "(x|[\\-\\&a-c])",
+        "mysql": "(x|[\\-\\&a-c])",
+        "duckdb": "(x|[\\-\\&a-c])",
+        "spark": "(x|[\\-\\&a-c])",
+    },
+    "a{02,003}\\%\\n": {"postgres": "a{2,3}%\\n", "mysql": "a{2,3}%\\n"},
+}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "dialect", "expected"),
+    [(p, d, e) for p, table in REWRITES.items() for d, e in table.items()],
+)
+def test_for_dialect(pattern: str, dialect: str, expected: str) -> None:
+    assert for_dialect(pattern, dialect) == expected
+
+
+@pytest.mark.parametrize("dialect", ["tsql", "snowflake", "oracle"])
+def test_unsupported_dialects(dialect: str) -> None:
+    with pytest.raises(UnsupportedError) as info:
+        for_dialect("a", dialect)
+    assert info.value.backend == dialect
+    with pytest.raises(UnsupportedError):
+        search_sql(dialect, "x", "p")
+
+
+def test_search_sql_table() -> None:
+    assert set(SEARCH_FUNCTIONS) == set(SEARCH_SQL)
+    assert search_sql("postgres", '"email"', "%(p)s") == '"email" ~ %(p)s'
+    assert search_sql("mysql", "`email`", "%s") == (
+        "CONVERT(`email` USING utf8mb4) COLLATE utf8mb4_bin REGEXP %s"
+    )
+
+
+# ---------------------------------------------------------------- engines (differential)
+
+PATTERNS = [
+    "a",
+    "A",
+    "^a",
+    "a$",
+    "^$",
+    "b$",
+    "^a.b$",
+    "a.b",
+    ".",
+    "^.$",
+    "^[^x]$",
+    "[a-c]+",
+    "[à-ÿ]",
+    "É",
+    "é",
+    "[^a-z]",
+    "%",
+    "_",
+    "'",
+    '"',
+    "\\\\",
+    "\\.",
+    "\\n",
+    "\\n$",
+    "^\\n",
+    "x|b$",
+    "(ab|cd){2}",
+    "(?:a|b)+c",
+    "a{2,3}",
+    "[\\]\\-\\^\\\\]",
+    "[&&]",
+    "[\\[]",
+    "[\\^]",
+    "ß",
+    "Σ",
+    "\u03c3",  # small sigma
+    "😀",
+    "[😀-😂]",
+    "^.{3}$",
+    "a\\r",
+    "a.$",
+    "^(a|é)*$",
+    "[-\n]",
+    "\\$",
+    "\\^a",
+    "a^",
+]
+
+SUBJECTS = [
+    "",
+    "a",
+    "A",
+    "a\n",
+    "\na",
+    "a\nb",
+    "ab\n",
+    "a\rb",
+    "a\r",
+    "axb",
+    "é",
+    "É",
+    "àÿ",
+    "ß",
+    "ẞ",
+    "ΣΑ",
+    "\u03c3",  # small sigma
+    "%",
+    "_",
+    "'",
+    '"',
+    "\\",
+    "a.b",
+    "abab",
+    "abcd",
+    "aac",
+    "😀",
+    "é😀a",
+    "]",
+    "-",
+    "^",
+    "&",
+    "[",
+    "$",
+    "^a",
+    "\n",
+    "a\u2028b",
+    "a\u0085b",
+    "aéaé",
+    "x",
+]
+
+Runner = Callable[[str, str], bool]
+
+
+@contextlib.contextmanager
+def _server(url: str, name: str) -> Iterator[sa.Connection]:
+    try:
+        engine = sa.create_engine(url)
+        conn = engine.connect()
+    except Exception as exc:  # unreachable server: skip, or fail when required
+        if REQUIRE:
+            raise
+        pytest.skip(f"{name} unreachable at {url}: {exc.__class__.__name__}")
+    try:
+        yield conn
+    finally:
+        conn.close()
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Runner]:
+    query = sa.text("SELECT " + search_sql("postgres", "CAST(:s AS text)", "CAST(:p AS text)"))
+    with _server(POSTGRES_URL, "PostgreSQL") as conn:
+
+        def run(pattern: str, subject: str) -> bool:
+            params = {"s": subject, "p": for_dialect(pattern, "postgres")}
+            return bool(conn.execute(query, params).scalar_one())
+
+        yield run
+
+
+@pytest.fixture(scope="module")
+def mariadb_conn() -> Iterator[sa.Connection]:
+    with _server(MYSQL_URL, "MariaDB") as conn:
+        yield conn
+
+
+@pytest.fixture(scope="module")
+def mariadb(mariadb_conn: sa.Connection) -> Runner:
+    query = sa.text("SELECT " + search_sql("mysql", ":s", ":p"))
+
+    def run(pattern: str, subject: str) -> bool:
+        params = {"s": subject, "p": for_dialect(pattern, "mysql")}
+        return bool(mariadb_conn.execute(query, params).scalar_one())
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def duck() -> Iterator[Runner]:
+    conn = duckdb.connect()
+    sql = "SELECT " + search_sql("duckdb", "CAST(? AS VARCHAR)", "CAST(? AS VARCHAR)")
+
+    def run(pattern: str, subject: str) -> bool:
+        row = conn.execute(sql, [subject, for_dialect(pattern, "duckdb")]).fetchone()
+        assert row is not None
+        return bool(row[0])
+
+    yield run
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def lite() -> Iterator[Runner]:
+    conn = sqlite3.connect(":memory:")
+    conn.create_function("regexp", 2, sqlite_regexp, deterministic=True)
+    sql = "SELECT " + search_sql("sqlite", "?", "?")
+
+    def run(pattern: str, subject: str) -> bool:
+        return bool(conn.execute(sql, (subject, for_dialect(pattern, "sqlite"))).fetchone()[0])
+
+    yield run
+    conn.close()
+
+
+JAVA_HARNESS = """
+import java.io.*;
+import java.nio.charset.StandardCharsets;
+import java.util.HexFormat;
+import java.util.regex.Pattern;
+
+public class Harness {
+    public static void main(String[] args) throws IOException {
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        PrintStream out = new PrintStream(System.out, false, StandardCharsets.UTF_8);
+        HexFormat hex = HexFormat.of();
+        String line;
+        while ((line = in.readLine()) != null) {
+            String[] parts = line.split(" ", -1);
+            String p = new String(hex.parseHex(parts[0]), StandardCharsets.UTF_8);
+            String s = new String(hex.parseHex(parts[1]), StandardCharsets.UTF_8);
+            String r;
+            try {
+                r = Pattern.compile(p).matcher(s).find() ? "1" : "0";
+            } catch (RuntimeException e) {
+                r = "E " + e.getMessage().replace('\\n', ' ');
+            }
+            out.println(r);
+            out.flush();
+        }
+    }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def java(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
+    """java.util.regex, the engine of Spark's RLIKE (the Spark/Trino rewrite)."""
+    exe = shutil.which("java")
+    if exe is None:
+        pytest.skip("no JDK on PATH: the Spark/Trino (Java regex) rewrite is not exercised")
+    src = Path(tmp_path_factory.mktemp("java")) / "Harness.java"
+    src.write_text(JAVA_HARNESS)
+    proc = subprocess.Popen(
+        [exe, str(src)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8"
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    stdin, stdout = proc.stdin, proc.stdout
+
+    def run(pattern: str, subject: str) -> bool:
+        p = for_dialect(pattern, "spark").encode("utf-8").hex()
+        stdin.write(f"{p} {subject.encode('utf-8').hex()}\n")
+        stdin.flush()
+        answer = stdout.readline().strip()
+        assert answer in ("0", "1"), f"java refused {pattern!r}: {answer}"
+        return answer == "1"
+
+    yield run
+    stdin.close()
+    proc.wait(timeout=30)
+    stdout.close()
+
+
+ENGINES = ["postgres", "mariadb", "duck", "lite", "java"]
+
+
+def _disagreements(run: Runner, patterns: list[str]) -> list[tuple[str, str, bool, bool]]:
+    bad = []
+    for pattern in patterns:
+        expected = python_search(pattern)
+        for subject in SUBJECTS:
+            want = expected(subject)
+            got = run(pattern, subject)
+            if got != want:
+                bad.append((pattern, subject, want, got))
+    return bad
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_engines_agree_with_python(engine: str, request: pytest.FixtureRequest) -> None:
+    run: Runner = request.getfixturevalue(engine)
+    assert _disagreements(run, PATTERNS) == []
+
+
+def test_corpus_is_not_trivial() -> None:
+    # The differential test would pass vacuously if every answer were the same.
+    answers = [python_search(p)(s) for p in PATTERNS for s in SUBJECTS]
+    assert 0.05 < sum(answers) / len(answers) < 0.6
+
+
+def test_mariadb_needs_binary_collation(mariadb: Runner, mariadb_conn: sa.Connection) -> None:
+    """Why SEARCH_SQL['mysql'] carries COLLATE utf8mb4_bin: the default is case-blind."""
+    plain = mariadb_conn.execute(
+        sa.text("SELECT CONVERT(:s USING utf8mb4) COLLATE utf8mb4_general_ci REGEXP :p"),
+        {"s": "É", "p": "é"},
+    ).scalar_one()
+    assert plain == 1
+    assert mariadb("é", "É") is False
+
+
+# ------------------------------------------------------------ generated patterns
+
+_LITERALS = ["a", "b", "A", "é", "É", "%", "_", "'", "\\\\", "\\.", "\\n", "\\$", "-", "😀"]
+_CLASSES = ["[a-c]", "[^a]", "[é-ü]", "[\\n]", "[^\\n]", "[\\]\\-]", "[A-Za-z]", "[&_%]"]
+_ATOMS = st.sampled_from([*_LITERALS, *_CLASSES, "."])
+_SIMPLE_QUANT = st.sampled_from(["", "", "", "*", "+", "?", "{2}", "{0,2}", "{1,}"])
+_GROUP_QUANT = st.sampled_from(["", "", "?", "{1,2}", "{2}"])
+
+
+def _items(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    quantified = st.tuples(_ATOMS, _SIMPLE_QUANT).map("".join)
+    group = st.tuples(children, _GROUP_QUANT).map(lambda t: f"({t[0]}){t[1]}")
+    seq = st.lists(st.one_of(quantified, quantified, group), min_size=1, max_size=4).map("".join)
+    return st.lists(seq, min_size=1, max_size=3).map("|".join)
+
+
+_BODIES = st.recursive(st.tuples(_ATOMS, _SIMPLE_QUANT).map("".join), _items, max_leaves=8)
+PATTERN_STRATEGY = st.tuples(
+    st.sampled_from(["", "", "^"]), _BODIES, st.sampled_from(["", "", "$"])
+)
+
+
+def _pattern(parts: tuple[str, str, str]) -> str:
+    start, body, end = parts
+    return f"{start}({body}){end}" if start or end else body
+
+
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(parts=PATTERN_STRATEGY)
+def test_generated_patterns_agree(
+    parts: tuple[str, str, str], request: pytest.FixtureRequest
+) -> None:
+    pattern = _pattern(parts)
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        return
+    assert validate_pattern(pattern) == [], pattern
+    for engine in ENGINES:
+        try:
+            run: Runner = request.getfixturevalue(engine)
+        except pytest.skip.Exception:
+            continue
+        assert _disagreements(run, [pattern]) == [], engine
