@@ -78,3 +78,27 @@ def test_entry_point_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     finally:
         operators.unregister("plugin_domain")
         sys.modules.pop("sk_domain_plugin", None)
+
+
+def test_shipped_example_plugin_installs_and_registers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """examples/plugin is a real package: pip-install it into a folder and load it."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+         "--target", str(target), str(root / "examples" / "plugin")],
+        check=True, capture_output=True, timeout=300,
+    )
+    monkeypatch.syspath_prepend(str(target))
+    try:
+        loaded = operators.load_plugins()
+        assert {"email_domain", "not_email_domain"} <= set(loaded)
+        rows = [{"id": 1, "email": "a@Example.COM"}, {"id": 2, "email": "b@x.org"}, {"id": 3, "email": None}]
+        match = sk.compile_python({"field": "email", "operator": "not_email_domain", "value": "@example.com"}, SCHEMA)
+        assert [r["id"] for r in match.filter(rows)] == [2, 3]
+    finally:
+        operators.unregister("not_email_domain")
+        operators.unregister("email_domain")
+        sys.modules.pop("segmentkit_email_domain", None)
