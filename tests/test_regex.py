@@ -586,3 +586,33 @@ def test_generated_patterns_agree(
         except pytest.skip.Exception:
             continue
         assert _disagreements(run, [pattern]) == [], engine
+
+
+# ------------------------------------------------- arbitrary text: never crash, and
+# whatever the validator accepts, every engine compiles and agrees on.
+
+_NOISE = st.text(
+    alphabet=st.sampled_from(list("ab-^$.|*+?{}[]()\\:,0129_&%né\n")), min_size=1, max_size=14
+)
+
+
+@settings(
+    max_examples=MAX_EXAMPLES * 4,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(pattern=_NOISE)
+def test_accepted_noise_compiles_and_agrees(pattern: str, request: pytest.FixtureRequest) -> None:
+    problems = validate_pattern(pattern)
+    assert all(isinstance(p, str) for p in problems)
+    if problems:
+        with pytest.raises(RuleError):
+            python_search(pattern)
+        return
+    for engine in ENGINES:
+        try:
+            run: Runner = request.getfixturevalue(engine)
+        except pytest.skip.Exception:
+            continue
+        # A server error (pattern refused) fails the test as surely as a wrong answer.
+        assert _disagreements(run, [pattern]) == [], (engine, pattern)
