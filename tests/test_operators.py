@@ -141,3 +141,13 @@ def test_match_and_filter_agree_on_missing_keys_and_naive_datetimes() -> None:
     ]
     assert [m(r) for r in rows] == [True, False, False, False]
     assert [r["id"] for r in m.filter(rows)] == [1]
+
+
+def test_operator_reference_documents_every_operator_with_an_example() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "operators.md").read_text(encoding="utf-8")
+    for name in sk.operators.names():
+        op = sk.operators.get(name)
+        assert op.example is not None, name
+        assert f"| `{name}`" in text, f"{name} missing from docs/operators.md"
