@@ -716,21 +716,20 @@ def search_sql(dialect: str, subject: str, pattern: str) -> str:
 
 _OPTIONS: Final = re2.Options()
 _OPTIONS.log_errors = False  # a refused pattern is our RuleError, not stderr noise
+_OPTIONS.never_capture = True  # a yes/no search needs no group offsets
 
 
 @functools.lru_cache(maxsize=1024)
 def _compiled(pattern: str) -> Callable[[str], bool]:
     text = _emit(_checked(pattern), _RE2)
-    regex = re2.compile(text, _OPTIONS)
-    raw = re2.compile(text.encode("utf-8"), _OPTIONS)
+    # Searching UTF-8 bytes skips the wrapper's str offset bookkeeping (about
+    # twice as fast); RE2 still reads the bytes as UTF-8 code points.
+    # 'surrogatepass' keeps a lone surrogate (which no SQL engine can store)
+    # from raising; it is searched as its surrogate-escaped bytes.
+    search_bytes = re2.compile(text.encode("utf-8"), _OPTIONS).search
 
     def search(subject: str) -> bool:
-        try:
-            return regex.search(subject) is not None
-        except UnicodeEncodeError:
-            # A lone surrogate cannot be stored by any SQL engine; match it as
-            # its surrogate-escaped bytes rather than crash.
-            return raw.search(subject.encode("utf-8", "surrogatepass")) is not None
+        return search_bytes(subject.encode("utf-8", "surrogatepass")) is not None
 
     search.__doc__ = f"RE2 search for {text!r}"
     return search
