@@ -1,0 +1,1016 @@
+"""Per-dialect SQL generation: how each predicate primitive becomes a sqlglot tree.
+
+This module owns the dialect knowledge of the sqlglot backend (``compile/sql.py``
+owns the public ``to_sql``, caching and parameters). As in ibis, one base
+:class:`Compiler` turns primitives into sqlglot expressions the ANSI way, and each
+dialect is a small subclass that overrides only what differs: its paramstyle, how
+it compares strings by code point, its substring/prefix/suffix functions, its
+lower-casing, its tags storage and its regex search. Anything a dialect cannot
+express faithfully raises :class:`~segmentkit.errors.UnsupportedError` naming
+the construct and the dialect, never approximate SQL.
+
+Trees are built directly from sqlglot expression classes; no SQL text is parsed.
+Functions whose sqlglot expression renders differently (or not at all) on some
+engine are written as explicit ``exp.Anonymous`` calls in the dialect that uses
+them, so what each dialect emits is visible here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, ClassVar, Literal, NoReturn
+
+from sqlglot import exp
+
+from .. import primitives as p
+from ..errors import UnsupportedError
+from ..schema import ChildTable, Field, Schema, TagStorage
+from ..types import FieldType
+
+__all__ = [
+    "DIALECTS",
+    "Bind",
+    "BigQuery",
+    "Compiler",
+    "DuckDB",
+    "MySQL",
+    "ParamStyle",
+    "Postgres",
+    "SQLite",
+    "Snowflake",
+    "Spark",
+    "TSQL",
+    "Trino",
+]
+
+ParamStyle = Literal["pyformat", "named", "numeric", "at", "qmark"]
+
+# SQLAlchemy's storage format for DATETIME on SQLite (always six fractional digits):
+# bound datetimes must be text in exactly this form to compare correctly as text.
+SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+_UTC = dt.UTC
+
+# Alias of the child-table row inside an EXISTS subquery (a quoted identifier, so
+# it cannot collide with a keyword; a user table named like it is still distinct
+# because the outer columns are qualified by the contact table's own name).
+_CHILD_ALIAS = "sk_tag"
+
+
+@dataclass(frozen=True, slots=True)
+class Bind:
+    """One bound parameter: the shape slot (and list element) feeding it, and how to
+    make the driver value from it."""
+
+    slot: int
+    item: int | None
+    convert: Callable[[Any], Any]
+
+    def value(self, values: Sequence[Any]) -> Any:
+        v = values[self.slot]
+        return self.convert(v if self.item is None else v[self.item])
+
+
+class Regexp(exp.Expression, exp.Binary, exp.Predicate):
+    """``this REGEXP expression`` (MariaDB has no ``REGEXP_LIKE``; sqlglot's
+    ``RegexpLike`` renders that function name for MySQL)."""
+
+
+def _ident(name: str) -> exp.Identifier:
+    return exp.Identifier(this=name, quoted=True)
+
+
+def _fn(name: str, *args: exp.Expression) -> exp.Anonymous:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _num(value: int) -> exp.Expression:
+    return exp.Literal.number(value)
+
+
+def _paren(e: exp.Expression) -> exp.Expression:
+    return e if isinstance(e, exp.Paren) else exp.Paren(this=e)
+
+
+def _copy(e: exp.Expression) -> exp.Expression:
+    return e.copy()
+
+
+_OPS: dict[str, type[exp.Binary]] = {
+    "eq": exp.EQ,
+    "lt": exp.LT,
+    "le": exp.LTE,
+    "gt": exp.GT,
+    "ge": exp.GTE,
+}
+
+
+class Compiler:
+    """Base compiler: primitives -> sqlglot expressions, ANSI-ish.
+
+    One instance compiles one (shaped) tree. ``values`` are the shape's parameters.
+    In *bound* mode every parameter becomes a placeholder ``p<i>`` and a
+    :class:`Bind` telling how to compute its driver value from the parameters (only
+    the lengths of list parameters shape the text: they are part of the cache key);
+    in *inline* mode parameters become literals escaped by sqlglot for the dialect.
+    """
+
+    #: segmentkit's name for the dialect (``to_sql(dialect=...)``).
+    name: ClassVar[str] = ""
+    #: sqlglot's name for the dialect.
+    sqlglot_dialect: ClassVar[str] = ""
+    paramstyle: ClassVar[ParamStyle] = "named"
+    #: the Python driver whose paramstyle is used (documentation only).
+    driver: ClassVar[str] = ""
+    #: booleans bound and written as 1/0 (SQLite, MySQL, T-SQL ``bit``).
+    bool_as_int: ClassVar[bool] = False
+    #: datetimes of zone-aware fields bound as naive UTC wall time (engines whose
+    #: DATETIME has no zone: SQLite, MySQL).
+    aware_as_naive_utc: ClassVar[bool] = False
+    #: datetimes and dates bound as text in SQLAlchemy's storage format (SQLite).
+    temporal_as_text: ClassVar[bool] = False
+    #: an IN list longer than this is compiled by :meth:`in_large` (one array or
+    #: JSON parameter where the dialect can, so no parameter limit is reached).
+    large_in: ClassVar[int] = 1000
+    #: SQL type names for casts of naive / aware datetimes.
+    naive_timestamp: ClassVar[str] = "TIMESTAMP"
+    aware_timestamp: ClassVar[str] = "TIMESTAMPTZ"
+
+    def __init__(self, schema: Schema, values: Sequence[Any], *, inline: bool = False) -> None:
+        self.schema = schema
+        self.values = values
+        self.inline = inline
+        self.binds: list[Bind] = []
+        self._table = exp.Table(
+            this=_ident(schema.table),
+            db=_ident(schema.table_schema) if schema.table_schema else None,
+        )
+
+    # ------------------------------------------------------------------ entry
+    def where(self, pred: p.Predicate) -> exp.Expression:
+        return self.pred(pred)
+
+    def select(self, pred: p.Predicate) -> exp.Select:
+        key = self.key_column()
+        return exp.Select(expressions=[key]).from_(self._table.copy(), copy=False).where(
+            self.pred(pred), copy=False
+        )
+
+    def unsupported(self, construct: str, reason: str = "") -> NoReturn:
+        raise UnsupportedError(construct, self.name, reason)
+
+    # ---------------------------------------------------------------- columns
+    def table_ref(self) -> exp.Identifier:
+        return _ident(self.schema.table)
+
+    def column(self, f: Field) -> exp.Column:
+        return exp.Column(
+            this=_ident(f.column_name),
+            table=_ident(self.schema.table),
+            db=_ident(self.schema.table_schema) if self.schema.table_schema else None,
+        )
+
+    def key_column(self) -> exp.Column:
+        key = self.schema.key
+        name = self.schema.fields[key].column_name if key in self.schema.fields else key
+        return exp.Column(
+            this=_ident(name),
+            table=_ident(self.schema.table),
+            db=_ident(self.schema.table_schema) if self.schema.table_schema else None,
+        )
+
+    # ------------------------------------------------------------- parameters
+    def bind(
+        self, slot: int, convert: Callable[[Any], Any], item: int | None = None
+    ) -> exp.Expression:
+        """A parameter: a placeholder (bound mode) or a literal (inline mode)."""
+        b = Bind(slot, item, convert)
+        if self.inline:
+            return self.literal(b.value(self.values))
+        self.binds.append(b)
+        return exp.Placeholder(this=f"p{len(self.binds) - 1}")
+
+    def driver_value(self, ftype: FieldType, f: Field | None) -> Callable[[Any], Any]:
+        """How a coerced value of ``ftype`` (of field ``f``) is handed to the driver."""
+        if ftype is FieldType.BOOLEAN and self.bool_as_int:
+            return int
+        if ftype is FieldType.DATETIME:
+            naive = f is None or f.naive
+            zone = self.schema.zone_of(f) if f is not None else _UTC
+            as_text = self.temporal_as_text
+
+            def convert(v: dt.datetime) -> Any:
+                if naive:
+                    v = v.astimezone(zone).replace(tzinfo=None)
+                elif self.aware_as_naive_utc:
+                    v = v.astimezone(_UTC).replace(tzinfo=None)
+                return v.strftime(SQLITE_DATETIME_FORMAT) if as_text else v
+
+            return convert
+        if ftype is FieldType.DATE and self.temporal_as_text:
+            return dt.date.isoformat
+        return _identity
+
+    def literal(self, value: Any) -> exp.Expression:
+        """A literal for a driver value (inline mode), escaped by sqlglot for the dialect."""
+        if isinstance(value, bool):
+            return exp.true() if value else exp.false()
+        if isinstance(value, int | float):
+            return exp.Literal.number(repr(value) if isinstance(value, float) else value)
+        if isinstance(value, Decimal):
+            return self.decimal_literal(value)
+        if isinstance(value, str):
+            return exp.Literal.string(value)
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is None:
+                return exp.cast(
+                    exp.Literal.string(value.isoformat(sep=" ", timespec="microseconds")),
+                    exp.DataType.build(self.naive_timestamp, dialect=self.sqlglot_dialect),
+                )
+            text = value.astimezone(_UTC).isoformat(sep=" ", timespec="microseconds")
+            return exp.cast(
+                exp.Literal.string(text),
+                exp.DataType.build(self.aware_timestamp, dialect=self.sqlglot_dialect),
+            )
+        if isinstance(value, dt.date):
+            return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.build("DATE"))
+        if isinstance(value, list | tuple):
+            return exp.Array(expressions=[self.literal(v) for v in value])
+        raise TypeError(f"cannot write {type(value).__name__} as a SQL literal")  # pragma: no cover
+
+    def decimal_literal(self, value: Decimal) -> exp.Expression:
+        # Positional notation: '1E+2' would be a float literal on most engines.
+        return exp.Literal.number(format(value, "f"))
+
+    def scalar(self, param: p.Param, f: Field | None) -> exp.Expression:
+        return self.bind(param.value.index, self.driver_value(param.type, f))
+
+    def items(self, slots: tuple[Any, ...], ftype: FieldType, f: Field | None) -> list[exp.Expression]:
+        """One parameter per element of a list slot (``slots`` is ``(Slot,)``)."""
+        (s,) = slots
+        one = self.driver_value(ftype, f)
+        return [self.bind(s.index, one, k) for k in range(len(self.values[s.index]))]
+
+    def list_len(self, slots: tuple[Any, ...]) -> int:
+        (s,) = slots
+        return len(self.values[s.index])
+
+    # ------------------------------------------------------------------ logic
+    def pred(self, node: p.Predicate) -> exp.Expression:
+        if isinstance(node, p.And | p.Or):
+            if not node.items:
+                return self.const(isinstance(node, p.And))
+            parts = [_paren(self.pred(i)) if isinstance(i, p.And | p.Or) else self.pred(i)
+                     for i in node.items]
+            cls = exp.And if isinstance(node, p.And) else exp.Or
+            out = parts[0]
+            for part in parts[1:]:
+                out = cls(this=out, expression=part)
+            return out
+        if isinstance(node, p.Const):
+            return self.const(node.value)
+        if isinstance(node, p.Not):
+            return self.negated(node.item)
+        return self.leaf(node)
+
+    def const(self, value: bool) -> exp.Expression:
+        return exp.true() if value else exp.false()
+
+    def negated(self, leaf: p.Leaf) -> exp.Expression:
+        """Exact complement: ``(NOT p OR x IS NULL ...)`` for every nullable input."""
+        inner = exp.Not(this=_paren(self.leaf(leaf)))
+        nullable = p.nullable_inputs(leaf)
+        if not nullable:
+            return inner
+        out: exp.Expression = inner
+        seen: set[str] = set()
+        for ref in nullable:
+            if ref.field.name in seen:
+                continue
+            seen.add(ref.field.name)
+            out = exp.Or(this=out, expression=exp.Is(this=self.column(ref.field), expression=exp.Null()))
+        return exp.Paren(this=out)
+
+    def leaf(self, leaf: p.Leaf) -> exp.Expression:
+        match leaf:
+            case p.IsNull(operand=o):
+                return self.is_null(o.field)
+            case p.Compare():
+                return self.compare(leaf)
+            case p.InList():
+                return self.in_list(leaf)
+            case p.Contains(operand=o, needle=n):
+                return self.contains(self.value(o), self.scalar(n, None))
+            case p.Prefix(operand=o, needle=n):
+                return self.prefix(self.value(o), self.scalar(n, None))
+            case p.Suffix(operand=o, needle=n):
+                return self.suffix(self.value(o), self.scalar(n, None))
+            case p.Matches(operand=o, pattern=pat):
+                return self.matches(self.column(o.field), pat)
+            case p.TagsAny(operand=o, values=vals):
+                return self.tags_any(o.field, vals)
+            case p.TagsEmpty(operand=o):
+                return self.tags_empty(o.field)
+            case p.InSegment():
+                self.unsupported(
+                    "segment reference",
+                    "SQL text has no access to stored memberships; use the membership "
+                    "store or to_sqlalchemy with the store's tables",
+                )
+            case p.EventCount():
+                self.unsupported(
+                    "event condition",
+                    "the schema declares no event table for SQL text",
+                )
+        raise TypeError(f"not a primitive: {leaf!r}")  # pragma: no cover
+
+    # ----------------------------------------------------------------- values
+    def value(self, v: p.Value, other: Field | None = None) -> exp.Expression:
+        if isinstance(v, p.FieldRef):
+            return self.column(v.field)
+        if isinstance(v, p.Lower):
+            return self.lower(self.column(v.operand.field))
+        return self.scalar(v, other)
+
+    @staticmethod
+    def field_of(v: p.Value) -> Field | None:
+        if isinstance(v, p.FieldRef):
+            return v.field
+        if isinstance(v, p.Lower):
+            return v.operand.field
+        return None
+
+    @staticmethod
+    def type_of(v: p.Value) -> FieldType:
+        return v.type
+
+    # ----------------------------------------------------------------- leaves
+    def is_null(self, f: Field) -> exp.Expression:
+        if isinstance(f.tags, ChildTable):
+            return exp.Not(this=self.child_exists(f, None))
+        return exp.Is(this=self.column(f), expression=exp.Null())
+
+    def compare(self, leaf: p.Compare) -> exp.Expression:
+        f = self.field_of(leaf.left) or self.field_of(leaf.right)
+        left = self.value(leaf.left, f)
+        right = self.value(leaf.right, f)
+        if self.type_of(leaf.left) is FieldType.STRING:
+            plain = isinstance(leaf.left, p.FieldRef) and isinstance(leaf.right, p.Param)
+            if leaf.op == "eq":
+                return self.str_eq(left, right, plain)
+            return self.str_order(leaf.op, left, right)
+        return _OPS[leaf.op](this=left, expression=right)
+
+    def in_list(self, leaf: p.InList) -> exp.Expression:
+        if not leaf.values or not self.list_len(leaf.values):
+            return self.const(False)  # bind folds `in []`, but never emit `x IN ()`
+        f = self.field_of(leaf.operand)
+        operand = self.value(leaf.operand)
+        if self.list_len(leaf.values) > self.large_in:
+            return self.in_large(operand, leaf.values, leaf.type, f)
+        items = self.items(leaf.values, leaf.type, f)
+        if len(items) == 1:
+            if leaf.type is FieldType.STRING:
+                return self.str_eq(operand, items[0], isinstance(leaf.operand, p.FieldRef))
+            return exp.EQ(this=operand, expression=items[0])
+        if leaf.type is FieldType.STRING:
+            return self.str_in(operand, items, isinstance(leaf.operand, p.FieldRef))
+        return exp.In(this=operand, expressions=items)
+
+    def in_large(
+        self, operand: exp.Expression, slots: tuple[Any, ...], ftype: FieldType, f: Field | None
+    ) -> exp.Expression:
+        """A long IN list. Default: plain ``IN (...)`` (drivers that interpolate
+        client-side have no parameter limit). Overridden where one parameter can
+        carry the whole list."""
+        items = self.items(slots, ftype, f)
+        if ftype is FieldType.STRING:
+            return self.str_in(operand, items, f is not None)
+        return exp.In(this=operand, expressions=items)
+
+    def list_param(
+        self, slots: tuple[Any, ...], ftype: FieldType, f: Field | None
+    ) -> exp.Expression:
+        """A whole list slot as one list-valued parameter."""
+        (s,) = slots
+        one = self.driver_value(ftype, f)
+        return self.bind(s.index, lambda vs: [one(v) for v in vs])
+
+    def json_param(
+        self, slots: tuple[Any, ...], ftype: FieldType, f: Field | None
+    ) -> exp.Expression:
+        """A whole list slot as one JSON-array text parameter."""
+        (s,) = slots
+        one = self.driver_value(ftype, f)
+
+        def convert(vs: tuple[Any, ...]) -> str:
+            return json.dumps([_jsonable(one(v)) for v in vs], ensure_ascii=False)
+
+        return self.bind(s.index, convert)
+
+    # Strings: by code point. The base assumes `=` and `<` already compare by code
+    # point (binary/deterministic collations); dialects where they don't override.
+    def str_eq(self, left: exp.Expression, right: exp.Expression, plain: bool) -> exp.Expression:
+        return exp.EQ(this=left, expression=right)
+
+    def str_in(
+        self, operand: exp.Expression, items: list[exp.Expression], plain: bool
+    ) -> exp.Expression:
+        return exp.In(this=operand, expressions=items)
+
+    def str_order(self, op: str, left: exp.Expression, right: exp.Expression) -> exp.Expression:
+        return _OPS[op](this=left, expression=right)
+
+    def lower(self, e: exp.Expression) -> exp.Expression:
+        self.unsupported("case-insensitive comparison", "no per-code-point simple lowercase")
+
+    def contains(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return exp.GT(this=_fn("STRPOS", o, n), expression=_num(0))
+
+    def prefix(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return _fn("STARTS_WITH", o, n)
+
+    def suffix(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return _fn("ENDS_WITH", o, n)
+
+    # Regex: the pattern is rewritten per engine by segmentkit.regex at bind time.
+    regex_name: ClassVar[str | None] = None
+
+    def matches(self, subject: exp.Expression, pattern: p.Param) -> exp.Expression:
+        from .. import regex
+
+        name = self.regex_name or self.name
+        regex.for_dialect("a", name)  # raises UnsupportedError now, not at execution
+        pat = self.bind(pattern.value.index, lambda v: regex.for_dialect(v, name))
+        return self.regex_search(subject, pat)
+
+    def regex_search(self, subject: exp.Expression, pattern: exp.Expression) -> exp.Expression:
+        self.unsupported("regular-expression match")
+
+    # Tags.
+    def tags_any(self, f: Field, slots: tuple[Any, ...]) -> exp.Expression:
+        storage = f.tags
+        if isinstance(storage, ChildTable):
+            return self.child_exists(f, slots)
+        if storage is TagStorage.ARRAY:
+            return self.array_any(self.column(f), slots)
+        return self.json_any(self.column(f), slots)
+
+    def tags_empty(self, f: Field) -> exp.Expression:
+        storage = f.tags
+        if isinstance(storage, ChildTable):
+            return self.const(False)  # no rows is NULL, never "present and empty"
+        if storage is TagStorage.ARRAY:
+            return exp.EQ(this=self.array_length(self.column(f)), expression=_num(0))
+        return exp.EQ(this=self.json_length(self.column(f)), expression=_num(0))
+
+    def tag_items(self, slots: tuple[Any, ...]) -> list[exp.Expression]:
+        return self.items(slots, FieldType.STRING, None)
+
+    def array_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
+        self.unsupported("tags stored as an array", "the dialect has no array type")
+
+    def array_length(self, col: exp.Expression) -> exp.Expression:
+        self.unsupported("tags stored as an array", "the dialect has no array type")
+
+    def json_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
+        self.unsupported(
+            "tags stored as a JSON array",
+            "no type-exact JSON array membership on this dialect; store tags as an "
+            "array or in a child table",
+        )
+
+    def json_length(self, col: exp.Expression) -> exp.Expression:
+        self.json_any(col, ())
+        raise AssertionError  # pragma: no cover
+
+    def child_exists(self, f: Field, slots: tuple[Any, ...] | None) -> exp.Expression:
+        """``EXISTS (SELECT 1 FROM child AS sk_tag WHERE sk_tag.key = contact.key [AND value IN ...])``."""
+        ct = f.tags
+        assert isinstance(ct, ChildTable)
+        db = ct.sa_table.schema if ct.sa_table is not None else None
+        table = exp.Table(
+            this=_ident(ct.table),
+            db=_ident(db) if db else None,
+            alias=exp.TableAlias(this=_ident(_CHILD_ALIAS)),
+        )
+        key = exp.Column(this=_ident(ct.key), table=_ident(_CHILD_ALIAS))
+        cond: exp.Expression = exp.EQ(this=key, expression=self.key_column())
+        if slots is not None:
+            value = exp.Column(this=_ident(ct.value), table=_ident(_CHILD_ALIAS))
+            items = self.tag_items(slots)
+            match_ = (
+                self.str_eq(value, items[0], True)
+                if len(items) == 1
+                else self.str_in(value, items, True)
+            )
+            cond = exp.And(this=cond, expression=_paren(match_) if isinstance(match_, exp.And) else match_)
+        sub = exp.Select(expressions=[_num(1)]).from_(table, copy=False).where(cond, copy=False)
+        return exp.Exists(this=sub)
+
+
+def _identity(v: Any) -> Any:
+    return v
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, dt.date | dt.datetime):
+        return v.isoformat()
+    return v
+
+
+# ============================================================================ dialects
+_SIMPLE_LOWER_FIXUPS = (("\u0130", "i"), ("\u03a3", "\u03c3"))
+
+
+def _lower_full_to_simple(e: exp.Expression) -> exp.Expression:
+    """LOWER for engines whose lower() is the *full* Unicode mapping (ICU/Java):
+    it differs from the simple mapping only at U+0130 and the final-sigma rule, so
+    map those two first (the trick ``types.simple_lower`` uses in Python)."""
+    for src, dst in _SIMPLE_LOWER_FIXUPS:
+        e = _fn("REPLACE", e, exp.Literal.string(src), exp.Literal.string(dst))
+    return exp.Lower(this=e)
+
+
+class Postgres(Compiler):
+    """PostgreSQL via psycopg 3 (``%(name)s``)."""
+
+    name = "postgres"
+    sqlglot_dialect = "postgres"
+    paramstyle = "pyformat"
+    driver = "psycopg"
+    large_in = 100
+
+    _ARRAY_TYPES: ClassVar[dict[FieldType, str]] = {
+        FieldType.STRING: "TEXT[]",
+        FieldType.INTEGER: "BIGINT[]",
+        FieldType.DECIMAL: "NUMERIC[]",
+        FieldType.FLOAT: "DOUBLE PRECISION[]",
+        FieldType.BOOLEAN: "BOOLEAN[]",
+        FieldType.DATE: "DATE[]",
+    }
+
+    def str_order(self, op: str, left: exp.Expression, right: exp.Expression) -> exp.Expression:
+        # COLLATE "C" orders UTF-8 text by byte = code point. Only the comparison runs
+        # in "C": lower() inside `left` already ran in the column's collation.
+        return _OPS[op](this=exp.Collate(this=left, expression=_ident("C")), expression=right)
+
+    def lower(self, e: exp.Expression) -> exp.Expression:
+        return exp.Lower(this=e)
+
+    def contains(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return exp.GT(this=_fn("STRPOS", o, n), expression=_num(0))
+
+    def prefix(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return _fn("STARTS_WITH", o, n)
+
+    def suffix(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return exp.EQ(this=_fn("RIGHT", o, _fn("LENGTH", n)), expression=_copy(n))
+
+    def in_large(
+        self, operand: exp.Expression, slots: tuple[Any, ...], ftype: FieldType, f: Field | None
+    ) -> exp.Expression:
+        if ftype is FieldType.DATETIME:
+            kind = "TIMESTAMP[]" if f is None or f.naive else "TIMESTAMPTZ[]"
+        else:
+            kind = self._ARRAY_TYPES[ftype]
+        arr = exp.cast(self.list_param(slots, ftype, f), exp.DataType.build(kind, dialect="postgres"))
+        return exp.EQ(this=operand, expression=exp.Any(this=exp.Paren(this=arr)))
+
+    def regex_search(self, subject: exp.Expression, pattern: exp.Expression) -> exp.Expression:
+        return exp.RegexpLike(this=subject, expression=pattern)
+
+    def array_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
+        arr = exp.cast(self.list_param(slots, FieldType.STRING, None), exp.DataType.build("TEXT[]", dialect="postgres"))
+        return exp.ArrayOverlaps(this=col, expression=arr)
+
+    def array_length(self, col: exp.Expression) -> exp.Expression:
+        return _fn("CARDINALITY", col)
+
+    def json_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
+        # `?|` matches top-level string elements only: type-exact (1 is not "1").
+        arr = exp.cast(self.list_param(slots, FieldType.STRING, None), exp.DataType.build("TEXT[]", dialect="postgres"))
+        return exp.JSONBContainsAnyTopKeys(this=exp.cast(col, exp.DataType.build("JSONB")), expression=arr)
+
+    def json_length(self, col: exp.Expression) -> exp.Expression:
+        return _fn("JSONB_ARRAY_LENGTH", exp.cast(col, exp.DataType.build("JSONB")))
+
+
+class MySQL(Compiler):
+    """MySQL 8 / MariaDB 10.10+ via PyMySQL (``%(name)s``).
+
+    ``=`` under the default collations ignores case, accents and trailing spaces,
+    so strings compare as binary (UTF-8 bytes: code point order). An equality on a
+    plain column keeps a collation-level ``=`` in front as an index-usable
+    prefilter (binary equality implies collation equality).
+    """
+
+    name = "mysql"
+    sqlglot_dialect = "mysql"
+    paramstyle = "pyformat"
+    driver = "PyMySQL"
+    bool_as_int = True
+    aware_as_naive_utc = True
+    # A bare DATETIME cast rounds away the fractional seconds.
+    naive_timestamp = "DATETIME(6)"
+    aware_timestamp = "DATETIME(6)"
+
+    @staticmethod
+    def _bin(e: exp.Expression) -> exp.Expression:
+        return exp.cast(e, exp.DataType.build("BINARY"))
+
+    def str_eq(self, left: exp.Expression, right: exp.Expression, plain: bool) -> exp.Expression:
+        exact = exp.EQ(this=self._bin(left), expression=self._bin(_copy(right)))
+        if not plain:
+            return exact
+        return exp.And(this=exp.EQ(this=_copy(left), expression=right), expression=exact)
+
+    def str_in(
+        self, operand: exp.Expression, items: list[exp.Expression], plain: bool
+    ) -> exp.Expression:
+        exact = exp.In(this=self._bin(operand), expressions=[self._bin(_copy(i)) for i in items])
+        if not plain:
+            return exact
+        return exp.And(this=exp.In(this=_copy(operand), expressions=items), expression=exact)
+
+    def str_order(self, op: str, left: exp.Expression, right: exp.Expression) -> exp.Expression:
+        return _OPS[op](this=self._bin(left), expression=self._bin(right))
+
+    def lower(self, e: exp.Expression) -> exp.Expression:
+        # SEMANTICS appendix: only LOWER under utf8mb4_uca1400_ai_ci (MariaDB 10.10+)
+        # is the per-code-point simple mapping.
+        converted = exp.Cast(
+            this=e,
+            to=exp.DataType(this=exp.DataType.Type.CHARACTER_SET, kind=exp.Var(this="utf8mb4")),
+        )
+        return exp.Lower(this=exp.Collate(this=converted, expression=exp.Var(this="utf8mb4_uca1400_ai_ci")))
+
+    def contains(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        # On binary strings LOCATE is byte-wise; UTF-8 is self-synchronising, so a
+        # byte match is a code-point match.
+        return exp.GT(this=_fn("LOCATE", self._bin(n), self._bin(o)), expression=_num(0))
+
+    def prefix(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return exp.EQ(
+            this=_fn("LEFT", self._bin(o), _fn("LENGTH", self._bin(n))),
+            expression=self._bin(_copy(n)),
+        )
+
+    def suffix(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return exp.EQ(
+            this=_fn("RIGHT", self._bin(o), _fn("LENGTH", self._bin(n))),
+            expression=self._bin(_copy(n)),
+        )
+
+    def regex_search(self, subject: exp.Expression, pattern: exp.Expression) -> exp.Expression:
+        # segmentkit.regex: case sensitivity comes from the collation; utf8mb4_bin is
+        # case-sensitive and still a character string (code points, not bytes).
+        converted = exp.Cast(
+            this=subject,
+            to=exp.DataType(this=exp.DataType.Type.CHARACTER_SET, kind=exp.Var(this="utf8mb4")),
+        )
+        return Regexp(this=exp.Collate(this=converted, expression=exp.Var(this="utf8mb4_bin")), expression=pattern)
+
+    def json_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
+        # JSON_OVERLAPS compares JSON values: strings exactly, and 1 is not "1".
+        return _fn("JSON_OVERLAPS", col, self.json_param(slots, FieldType.STRING, None))
+
+    def json_length(self, col: exp.Expression) -> exp.Expression:
+        return _fn("JSON_LENGTH", col)
+
+
+class SQLite(Compiler):
+    """SQLite via the stdlib ``sqlite3`` (``:name``).
+
+    Needs ``sk_lower`` (and ``regexp``) registered on the connection:
+    :func:`segmentkit.compile.sql.register_sqlite_functions`.
+    """
+
+    name = "sqlite"
+    sqlglot_dialect = "sqlite"
+    paramstyle = "named"
+    driver = "sqlite3"
+    bool_as_int = True
+    aware_as_naive_utc = True
+    temporal_as_text = True
+
+    def literal(self, value: Any) -> exp.Expression:
+        if isinstance(value, bool):
+            return _num(int(value))
+        return super().literal(value)
+
+    def driver_value(self, ftype: FieldType, f: Field | None) -> Callable[[Any], Any]:
+        if ftype is FieldType.DECIMAL:
+            # sqlite3 cannot bind Decimal; the text converts under NUMERIC affinity
+            # exactly as a stored decimal did.
+            return str
+        return super().driver_value(ftype, f)
+
+    def decimal_literal(self, value: Decimal) -> exp.Expression:
+        return exp.Literal.string(format(value, "f"))
+
+    def const(self, value: bool) -> exp.Expression:
+        return _num(int(value))
+
+    def lower(self, e: exp.Expression) -> exp.Expression:
+        return _fn("sk_lower", e)
+
+    def contains(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return exp.GT(this=_fn("INSTR", o, n), expression=_num(0))
+
+    def prefix(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return exp.EQ(this=_fn("SUBSTR", o, _num(1), _fn("LENGTH", n)), expression=_copy(n))
+
+    def suffix(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return exp.EQ(
+            this=_fn("SUBSTR", o, exp.Neg(this=_fn("LENGTH", n))), expression=_copy(n)
+        )
+
+    def in_large(
+        self, operand: exp.Expression, slots: tuple[Any, ...], ftype: FieldType, f: Field | None
+    ) -> exp.Expression:
+        values = exp.Select(expressions=[exp.column("value")]).from_(
+            exp.Table(this=_fn("json_each", self.json_param(slots, ftype, f))), copy=False
+        )
+        return exp.In(this=operand, query=exp.Subquery(this=values))
+
+    def regex_search(self, subject: exp.Expression, pattern: exp.Expression) -> exp.Expression:
+        return Regexp(this=subject, expression=pattern)
+
+    def json_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
+        each = exp.Table(this=_fn("json_each", col))
+        cond = exp.And(
+            this=exp.EQ(this=exp.column("type"), expression=exp.Literal.string("text")),
+            expression=exp.In(this=exp.column("value"), expressions=self.tag_items(slots)),
+        )
+        sub = exp.Select(expressions=[_num(1)]).from_(each, copy=False).where(cond, copy=False)
+        return exp.Exists(this=sub)
+
+    def json_length(self, col: exp.Expression) -> exp.Expression:
+        return _fn("JSON_ARRAY_LENGTH", col)
+
+
+class DuckDB(Compiler):
+    """DuckDB via its Python API (``$1`` numbered, a list of parameters)."""
+
+    name = "duckdb"
+    sqlglot_dialect = "duckdb"
+    paramstyle = "numeric"
+    driver = "duckdb"
+    large_in = 100
+
+    def lower(self, e: exp.Expression) -> exp.Expression:
+        return exp.Lower(this=e)
+
+    def contains(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return _fn("CONTAINS", o, n)
+
+    def in_large(
+        self, operand: exp.Expression, slots: tuple[Any, ...], ftype: FieldType, f: Field | None
+    ) -> exp.Expression:
+        return _fn("LIST_CONTAINS", self.list_param(slots, ftype, f), operand)
+
+    def regex_search(self, subject: exp.Expression, pattern: exp.Expression) -> exp.Expression:
+        return _fn("REGEXP_MATCHES", subject, pattern)
+
+    def array_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
+        return _fn("LIST_HAS_ANY", col, self.list_param(slots, FieldType.STRING, None))
+
+    def array_length(self, col: exp.Expression) -> exp.Expression:
+        return _fn("LEN", col)
+
+    def json_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
+        each = exp.Table(this=_fn("json_each", col), alias=exp.TableAlias(this=_ident("e")))
+        value = _fn("json_extract_string", exp.column("value", table=_ident("e")), exp.Literal.string("$"))
+        cond = exp.And(
+            this=exp.EQ(this=exp.column("type", table=_ident("e")), expression=exp.Literal.string("VARCHAR")),
+            expression=exp.In(this=value, expressions=self.tag_items(slots)),
+        )
+        sub = exp.Select(expressions=[_num(1)]).from_(each, copy=False).where(cond, copy=False)
+        return exp.Exists(this=sub)
+
+    def json_length(self, col: exp.Expression) -> exp.Expression:
+        return _fn("JSON_ARRAY_LENGTH", col)
+
+
+class BigQuery(Compiler):
+    """BigQuery via google-cloud-bigquery query parameters (``@name``)."""
+
+    name = "bigquery"
+    sqlglot_dialect = "bigquery"
+    paramstyle = "at"
+    driver = "google-cloud-bigquery (QueryJobConfig query_parameters)"
+    naive_timestamp = "DATETIME"
+    aware_timestamp = "TIMESTAMP"
+
+    def literal(self, value: Any) -> exp.Expression:
+        if isinstance(value, dt.datetime):
+            text = (value.astimezone(_UTC) if value.tzinfo else value).isoformat(sep=" ", timespec="microseconds")
+            kind = "TIMESTAMP" if value.tzinfo else "DATETIME"
+            return exp.cast(exp.Literal.string(text.removesuffix("+00:00")), exp.DataType.build(kind, dialect="bigquery"))
+        return super().literal(value)
+
+    def decimal_literal(self, value: Decimal) -> exp.Expression:
+        # A bare 1.5 is FLOAT64 in BigQuery; exact decimals need a typed literal.
+        return exp.cast(exp.Literal.string(format(value, "f")), exp.DataType.build("BIGNUMERIC", dialect="bigquery"))
+
+    def lower(self, e: exp.Expression) -> exp.Expression:
+        return _lower_full_to_simple(e)
+
+    def regex_search(self, subject: exp.Expression, pattern: exp.Expression) -> exp.Expression:
+        return _fn("REGEXP_CONTAINS", subject, pattern)
+
+    def array_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
+        tag = exp.column("sk_t")
+        unnest = exp.Unnest(expressions=[col], alias=exp.TableAlias(this=exp.to_identifier("sk_t")))
+        sub = exp.Select(expressions=[_num(1)]).from_(unnest, copy=False).where(
+            exp.In(this=tag, expressions=self.tag_items(slots)), copy=False
+        )
+        return exp.Exists(this=sub)
+
+    def array_length(self, col: exp.Expression) -> exp.Expression:
+        return _fn("ARRAY_LENGTH", col)
+
+
+class Snowflake(Compiler):
+    """Snowflake via snowflake-connector-python (default pyformat ``%(name)s``)."""
+
+    name = "snowflake"
+    sqlglot_dialect = "snowflake"
+    paramstyle = "pyformat"
+    driver = "snowflake-connector-python"
+    naive_timestamp = "TIMESTAMPNTZ"
+    aware_timestamp = "TIMESTAMPTZ"
+
+    def lower(self, e: exp.Expression) -> exp.Expression:
+        return _lower_full_to_simple(e)
+
+    def contains(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return exp.GT(this=_fn("POSITION", n, o), expression=_num(0))
+
+    def prefix(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return _fn("STARTSWITH", o, n)
+
+    def suffix(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return _fn("ENDSWITH", o, n)
+
+    def array_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
+        return _fn("ARRAYS_OVERLAP", col, _fn("ARRAY_CONSTRUCT", *self.tag_items(slots)))
+
+    def array_length(self, col: exp.Expression) -> exp.Expression:
+        return _fn("ARRAY_SIZE", col)
+
+
+class Spark(Compiler):
+    """Spark SQL via ``spark.sql(text, args=params)`` (named ``:name``)."""
+
+    name = "spark"
+    sqlglot_dialect = "spark"
+    paramstyle = "named"
+    driver = "pyspark (SparkSession.sql args)"
+    naive_timestamp = "TIMESTAMP_NTZ"
+    aware_timestamp = "TIMESTAMP"
+
+    def literal(self, value: Any) -> exp.Expression:
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            # Spark's TIMESTAMP is an instant; the offset makes the literal exact.
+            text = value.astimezone(_UTC).isoformat(sep=" ", timespec="microseconds")
+            return exp.cast(exp.Literal.string(text), exp.DataType.build("TIMESTAMP", dialect="spark"))
+        return super().literal(value)
+
+    def lower(self, e: exp.Expression) -> exp.Expression:
+        return _lower_full_to_simple(e)
+
+    def contains(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return exp.GT(this=_fn("INSTR", o, n), expression=_num(0))
+
+    def prefix(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return _fn("STARTSWITH", o, n)
+
+    def suffix(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return _fn("ENDSWITH", o, n)
+
+    def regex_search(self, subject: exp.Expression, pattern: exp.Expression) -> exp.Expression:
+        return exp.RegexpLike(this=subject, expression=pattern)
+
+    def array_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
+        return _fn("ARRAYS_OVERLAP", col, _fn("ARRAY", *self.tag_items(slots)))
+
+    def array_length(self, col: exp.Expression) -> exp.Expression:
+        return _fn("SIZE", col)
+
+
+class Trino(Compiler):
+    """Trino via the ``trino`` DB-API client (qmark ``?``, a list of parameters)."""
+
+    name = "trino"
+    sqlglot_dialect = "trino"
+    paramstyle = "qmark"
+    driver = "trino"
+
+    def lower(self, e: exp.Expression) -> exp.Expression:
+        return _lower_full_to_simple(e)
+
+    def suffix(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        # Trino has no ends_with; substr from a negative start counts from the end
+        # (out of range gives '' which can never equal a non-empty needle).
+        return exp.EQ(this=_fn("SUBSTR", o, exp.Neg(this=_fn("LENGTH", n))), expression=_copy(n))
+
+    def regex_search(self, subject: exp.Expression, pattern: exp.Expression) -> exp.Expression:
+        return _fn("REGEXP_LIKE", subject, pattern)
+
+    def array_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
+        return _fn("ARRAYS_OVERLAP", col, exp.Array(expressions=self.tag_items(slots)))
+
+    def array_length(self, col: exp.Expression) -> exp.Expression:
+        return _fn("CARDINALITY", col)
+
+
+class TSQL(Compiler):
+    """SQL Server via pyodbc (qmark ``?``, a list of parameters).
+
+    ``=`` in T-SQL ignores trailing spaces under every collation, so strings are
+    compared with a sentinel appended, under a binary collation. Ordering, lowercase
+    and regex have no faithful form and are refused.
+    """
+
+    name = "tsql"
+    sqlglot_dialect = "tsql"
+    paramstyle = "qmark"
+    driver = "pyodbc"
+    bool_as_int = True
+    large_in = 2000  # pyodbc/SQL Server allow 2100 parameters per statement
+    naive_timestamp = "DATETIME2"
+    aware_timestamp = "DATETIMEOFFSET"
+    _BIN2 = "Latin1_General_100_BIN2"
+
+    def literal(self, value: Any) -> exp.Expression:
+        if isinstance(value, bool):
+            return _num(int(value))
+        return super().literal(value)
+
+    def _exact(self, e: exp.Expression, collate: bool) -> exp.Expression:
+        out: exp.Expression = _fn("CONCAT", e, exp.Literal.string("."))
+        if collate:
+            out = exp.Collate(this=out, expression=exp.Var(this=self._BIN2))
+        return out
+
+    def str_eq(self, left: exp.Expression, right: exp.Expression, plain: bool) -> exp.Expression:
+        return exp.EQ(this=self._exact(left, True), expression=self._exact(right, False))
+
+    def str_in(
+        self, operand: exp.Expression, items: list[exp.Expression], plain: bool
+    ) -> exp.Expression:
+        return exp.In(
+            this=self._exact(operand, True), expressions=[self._exact(i, False) for i in items]
+        )
+
+    def str_order(self, op: str, left: exp.Expression, right: exp.Expression) -> exp.Expression:
+        self.unsupported(
+            "string ordering",
+            "binary collations order UTF-16 code units, not code points",
+        )
+
+    def in_large(
+        self, operand: exp.Expression, slots: tuple[Any, ...], ftype: FieldType, f: Field | None
+    ) -> exp.Expression:
+        self.unsupported(
+            f"an IN list of more than {self.large_in} values",
+            "SQL Server allows at most 2100 parameters per statement",
+        )
+
+    def _bin2(self, e: exp.Expression) -> exp.Expression:
+        return exp.Collate(this=e, expression=exp.Var(this=self._BIN2))
+
+    def contains(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return exp.GT(this=_fn("CHARINDEX", n, self._bin2(o)), expression=_num(0))
+
+    def prefix(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return exp.EQ(this=_fn("CHARINDEX", n, self._bin2(o)), expression=_num(1))
+
+    def suffix(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return exp.EQ(
+            this=_fn("CHARINDEX", _fn("REVERSE", n), self._bin2(_fn("REVERSE", o))),
+            expression=_num(1),
+        )
+
+
+DIALECTS: dict[str, type[Compiler]] = {
+    cls.name: cls
+    for cls in (Postgres, MySQL, SQLite, DuckDB, BigQuery, Snowflake, Spark, Trino, TSQL)
+}
+
+#: Other names users type for the same dialects.
+ALIASES: dict[str, str] = {
+    "postgresql": "postgres",
+    "mariadb": "mysql",
+    "sqlite3": "sqlite",
+    "mssql": "tsql",
+    "sqlserver": "tsql",
+    "databricks": "spark",
+}

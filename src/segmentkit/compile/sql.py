@@ -1,0 +1,295 @@
+"""SQL text for any dialect, built as sqlglot trees: :func:`to_sql`.
+
+This module owns the public entry point of the sqlglot backend: dialect lookup,
+the compile cache (one rendering per rule *shape*, schema and dialect), turning
+placeholders into each driver's paramstyle, building the parameters, inline
+rendering, and :func:`register_sqlite_functions` for plain ``sqlite3``
+connections. What each primitive becomes in each dialect lives in
+``compile/dialects.py``.
+
+Bound output (the default) is for execution::
+
+    q = to_sql(rule, schema, "postgres", now=now)
+    cursor.execute(q.text, q.params)
+
+``inline=True`` returns text with the values written as literals escaped for the
+dialect. It is meant for consoles, notebooks and warehouse UIs; execution paths
+that see untrusted values should always use the bound form.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, overload
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel
+from sqlglot.generator import Generator
+
+from .. import primitives as p
+from ..errors import RuleError, did_you_mean
+from ..schema import Schema
+from ..types import simple_lower
+from .dialects import ALIASES, DIALECTS, Bind, Compiler, ParamStyle, Regexp
+
+__all__ = [
+    "SqlQuery",
+    "clear_cache",
+    "dialect_names",
+    "register_sqlite_functions",
+    "to_sql",
+]
+
+CACHE_SIZE = 512
+
+
+@dataclass(frozen=True, slots=True)
+class SqlQuery:
+    """Bound SQL: pass ``text`` and ``params`` to the dialect's driver as they are.
+
+    ``params`` is a dict for named paramstyles (``pyformat``, ``named``, ``at``) and
+    a list for positional ones (``numeric`` — ``$1`` is ``params[0]`` —, ``qmark``).
+    """
+
+    text: str
+    params: dict[str, Any] | list[Any]
+    dialect: str
+    paramstyle: ParamStyle
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def dialect_names() -> list[str]:
+    """The dialect names :func:`to_sql` accepts (aliases included)."""
+    return sorted({*DIALECTS, *ALIASES})
+
+
+def _compiler_class(dialect: str) -> type[Compiler]:
+    if isinstance(dialect, str):
+        key = dialect.strip().lower()
+        key = ALIASES.get(key, key)
+        cls = DIALECTS.get(key)
+        if cls is not None:
+            return cls
+    shown = repr(dialect) if len(repr(dialect)) <= 60 else repr(dialect)[:57] + "..."
+    hint = did_you_mean(dialect, dialect_names()) if isinstance(dialect, str) else ""
+    raise RuleError(
+        f"unknown SQL dialect {shown}{hint}; known: {', '.join(sorted(DIALECTS))}"
+    )
+
+
+# ------------------------------------------------------------------ generation
+def _placeholder_text(style: ParamStyle, index: int) -> str:
+    if style == "pyformat":
+        return f"%(p{index})s"
+    if style == "named":
+        return f":p{index}"
+    if style == "at":
+        return f"@p{index}"
+    if style == "numeric":
+        return f"${index + 1}"
+    return "?"
+
+
+_GENERATORS: dict[type[Compiler], type[Generator]] = {}
+_LOCK = threading.Lock()
+
+
+def _generator_class(cls: type[Compiler]) -> type[Generator]:
+    gen = _GENERATORS.get(cls)
+    if gen is not None:
+        return gen
+    base: type[Generator] = sqlglot.Dialect.get_or_raise(cls.sqlglot_dialect).generator_class
+    style = cls.paramstyle
+
+    def placeholder_sql(self: Any, expression: exp.Placeholder) -> str:
+        index = int(expression.name[1:])
+        self.sk_order.append(index)
+        return _placeholder_text(style, index)
+
+    def regexp_sql(self: Any, expression: Regexp) -> str:
+        return str(self.binary(expression, "REGEXP"))
+
+    gen = type(
+        f"Segmentkit{base.__name__}",
+        (base,),
+        {
+            "placeholder_sql": placeholder_sql,
+            "TRANSFORMS": {**base.TRANSFORMS, Regexp: regexp_sql},
+        },
+    )
+    _GENERATORS[cls] = gen
+    return gen
+
+
+def _generate(cls: type[Compiler], tree: exp.Expression) -> tuple[str, list[int]]:
+    gen_cls = _generator_class(cls)
+    gen: Any = gen_cls(
+        dialect=cls.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE, comments=False
+    )
+    gen.sk_order = []
+    text = gen.generate(tree, copy=False)
+    return text, gen.sk_order
+
+
+_PYFORMAT_PLACEHOLDER = re.compile(r"%\(p\d+\)s")
+
+
+def _check_text(cls: type[Compiler], text: str) -> None:
+    # In pyformat, a bare % would be read as a placeholder by the driver. The
+    # compiler never writes one in bound mode; keep it that way.
+    if cls.paramstyle == "pyformat" and "%" in _PYFORMAT_PLACEHOLDER.sub("", text):
+        raise AssertionError(f"stray % in {cls.name} pyformat SQL: {text!r}")  # pragma: no cover
+
+
+# ------------------------------------------------------------------------ cache
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    text: str
+    binds: tuple[Bind, ...]
+    order: tuple[int, ...]  # bind index per placeholder occurrence (qmark)
+    cls: type[Compiler]
+
+    def params(self, values: Sequence[Any]) -> dict[str, Any] | list[Any]:
+        style = self.cls.paramstyle
+        if style == "qmark":
+            computed = [b.value(values) for b in self.binds]
+            return [computed[i] for i in self.order]
+        if style == "numeric":
+            return [b.value(values) for b in self.binds]
+        return {f"p{i}": b.value(values) for i, b in enumerate(self.binds)}
+
+
+_CACHE: OrderedDict[Any, _Compiled] = OrderedDict()
+
+
+def clear_cache() -> None:
+    """Forget every cached rendering (for tests and benchmarks)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
+def _schema_key(schema: Schema) -> tuple[Any, ...]:
+    return (schema.fingerprint, schema.table, schema.table_schema, schema.key)
+
+
+def _compile_shape(
+    cls: type[Compiler], schema: Schema, tree: p.Predicate, values: tuple[Any, ...], select: bool
+) -> _Compiled:
+    # A list slot holds a whole tuple; its length decides how many placeholders an
+    # expanded IN list has, so lengths are part of the key (strings are never tuples).
+    lengths = tuple([len(v) for v in values if type(v) is tuple])
+    key = (tree, lengths, _schema_key(schema), cls, select)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    compiler = cls(schema, values)
+    built = compiler.select(tree) if select else compiler.where(tree)
+    text, order = _generate(cls, built)
+    _check_text(cls, text)
+    compiled = _Compiled(text, tuple(compiler.binds), tuple(order), cls)
+    with _LOCK:
+        _CACHE[key] = compiled
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return compiled
+
+
+# ------------------------------------------------------------------------ entry
+@overload
+def to_sql(
+    rule: Any,
+    schema: Schema,
+    dialect: str = ...,
+    now: dt.datetime | None = ...,
+    *,
+    inline: Literal[False] = ...,
+    select: bool = ...,
+) -> SqlQuery: ...
+
+
+@overload
+def to_sql(
+    rule: Any,
+    schema: Schema,
+    dialect: str = ...,
+    now: dt.datetime | None = ...,
+    *,
+    inline: Literal[True],
+    select: bool = ...,
+) -> str: ...
+
+
+def to_sql(
+    rule: Any,
+    schema: Schema,
+    dialect: str = "postgres",
+    now: dt.datetime | None = None,
+    *,
+    inline: bool = False,
+    select: bool = False,
+) -> SqlQuery | str:
+    """Compile ``rule`` to SQL text for ``dialect``.
+
+    Returns the WHERE predicate, or with ``select=True`` the statement
+    ``SELECT key FROM table WHERE ...``. By default values are bound parameters in
+    the dialect driver's paramstyle (:class:`SqlQuery`); ``inline=True`` returns a
+    ``str`` with literals escaped for the dialect — for consoles and warehouses,
+    never for execution paths that see untrusted values.
+
+    ``rule`` is anything :func:`segmentkit.bind.bind` accepts (a parsed rule, a dict,
+    JSON text, a :class:`~segmentkit.bind.BoundRule`). Raises
+    :class:`~segmentkit.errors.RuleError` for an invalid rule or an unknown dialect
+    and :class:`~segmentkit.errors.UnsupportedError` for a construct the dialect
+    cannot express faithfully.
+    """
+    cls = _compiler_class(dialect)
+    from ..bind import bind
+
+    bound = bind(rule, schema, now=now)
+    return compile_predicate(bound.predicate, schema, cls.name, inline=inline, select=select)
+
+
+def compile_predicate(
+    pred: p.Predicate,
+    schema: Schema,
+    dialect: str = "postgres",
+    *,
+    inline: bool = False,
+    select: bool = False,
+) -> SqlQuery | str:
+    """:func:`to_sql` for an already bound predicate (a tree of primitives)."""
+    cls = _compiler_class(dialect)
+    tree, values = p.shape(pred)
+    if inline:
+        compiler = cls(schema, values, inline=True)
+        built = compiler.select(tree) if select else compiler.where(tree)
+        return _generate(cls, built)[0]
+    compiled = _compile_shape(cls, schema, tree, values, select)
+    return SqlQuery(compiled.text, compiled.params(values), cls.name, cls.paramstyle)
+
+
+# ------------------------------------------------------------------------ sqlite
+def _sk_lower(value: Any) -> Any:
+    return simple_lower(value) if isinstance(value, str) else value
+
+
+def register_sqlite_functions(conn: Any) -> None:
+    """Register ``sk_lower`` and ``regexp`` on a plain ``sqlite3`` connection.
+
+    SQL from ``to_sql(..., dialect="sqlite")`` calls ``sk_lower`` for case-insensitive
+    conditions (SQLite's own ``lower`` is ASCII-only) and ``REGEXP`` for ``matches``.
+    Connections made through SQLAlchemy by segmentkit get them automatically.
+    """
+    from ..regex import sqlite_regexp
+
+    conn.create_function("sk_lower", 1, _sk_lower, deterministic=True)
+    conn.create_function("regexp", 2, sqlite_regexp, deterministic=True)
+
