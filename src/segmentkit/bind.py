@@ -51,7 +51,7 @@ class Context:
     now: dt.datetime
     zone: ZoneInfo
     ignore_case: bool
-    path: str
+    path: tuple[str | int, ...]  # of the condition; errors.pointer() makes it a JSON pointer
 
 
 @dataclass(slots=True)
@@ -108,7 +108,7 @@ class _Binder:
             return self.fail((*path, "operator"), f"operator {op.name!r} is not allowed on field {f.name!r}")
         if rule.ignore_case and not (op.ignore_case and f.type is FieldType.STRING):
             self.fail((*path, "ignore_case"), f"operator {op.name!r} on {f.type.value} field {f.name!r} has no ignore_case variant")
-        ctx = Context(self.schema, f, self.now, self.schema.zone_of(f), rule.ignore_case, pointer(path))
+        ctx = Context(self.schema, f, self.now, self.schema.zone_of(f), rule.ignore_case, path)
         value = self.value(op, f, rule.value, (*path, "value"))
         if len(self.problems) > before:
             return p.Const(False)
@@ -258,12 +258,12 @@ def negate(pred: p.Predicate) -> p.Predicate:
 
 
 def simplify(pred: p.Predicate) -> p.Predicate:
-    """Flatten nested and/or, fold constants, drop duplicates, unwrap singletons."""
+    """Flatten nested and/or, fold constants, unwrap singletons."""
     if not isinstance(pred, p.And | p.Or):
         return pred
     kind = type(pred)
     absorbing = isinstance(pred, p.Or)  # TRUE absorbs an Or, FALSE absorbs an And
-    out: dict[p.Predicate, None] = {}
+    out: list[p.Predicate] = []
     for item in pred.items:
         item = simplify(item)
         parts = item.items if isinstance(item, kind) else (item,)
@@ -272,11 +272,11 @@ def simplify(pred: p.Predicate) -> p.Predicate:
                 if part.value == absorbing:
                     return p.Const(absorbing)
                 continue
-            out[part] = None
+            out.append(part)
     if not out:
         return p.Const(not absorbing)
     if len(out) == 1:
-        return next(iter(out))
+        return out[0]
     return kind(tuple(out))
 
 

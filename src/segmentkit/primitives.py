@@ -315,30 +315,33 @@ def shape(pred: Predicate) -> tuple[Predicate, tuple[Any, ...]]:
     expand it. The parameters come back in slot order.
     """
     params: list[Any] = []
+    append = params.append
 
     def slot(value: Any, ftype: FieldType) -> Slot:
-        params.append(value)
+        append(value)
         return Slot(len(params) - 1, ftype)
 
+    # Dispatch on the exact node type: this runs on every compile, so it avoids
+    # isinstance chains (the cached-shape compile budget is a fraction of a millisecond).
     def walk(node: Any) -> Any:  # depth is bounded by model.MAX_DEPTH
-        if isinstance(node, Param):
-            return Param(slot(node.value, node.type), node.type)
-        if isinstance(node, And):
-            return And(tuple(walk(i) for i in node.items))
-        if isinstance(node, Or):
-            return Or(tuple(walk(i) for i in node.items))
-        if isinstance(node, Not):
-            return Not(walk(node.item))
-        if isinstance(node, Compare):
-            return Compare(node.op, walk(node.left), walk(node.right))
-        if isinstance(node, InList):
-            return InList(node.operand, (slot(node.values, node.type),), node.type)
-        if isinstance(node, Contains | Prefix | Suffix):
-            return type(node)(node.operand, walk(node.needle))
-        if isinstance(node, Matches):
-            return Matches(node.operand, walk(node.pattern))
-        if isinstance(node, TagsAny):
-            return TagsAny(node.operand, (slot(node.values, FieldType.TAGS),))
-        return node
+        handler = handlers.get(type(node))
+        return node if handler is None else handler(node)
 
+    handlers: dict[type, Any] = {
+        Param: lambda n: Param(slot(n.value, n.type), n.type),
+        And: lambda n: And(tuple(map(walk, n.items))),
+        Or: lambda n: Or(tuple(map(walk, n.items))),
+        Not: lambda n: Not(walk(n.item)),
+        Compare: lambda n: Compare(
+            n.op,
+            n.left,
+            walk(n.right) if type(n.right) is Param else n.right,
+        ),
+        InList: lambda n: InList(n.operand, (slot(n.values, n.type),), n.type),
+        Contains: lambda n: Contains(n.operand, walk(n.needle)),
+        Prefix: lambda n: Prefix(n.operand, walk(n.needle)),
+        Suffix: lambda n: Suffix(n.operand, walk(n.needle)),
+        Matches: lambda n: Matches(n.operand, walk(n.pattern)),
+        TagsAny: lambda n: TagsAny(n.operand, (slot(n.values, FieldType.TAGS),)),
+    }
     return walk(pred), tuple(params)

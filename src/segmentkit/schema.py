@@ -65,6 +65,14 @@ class Field:
     timezone: str | None = None
     tags: TagStorage | ChildTable | None = None
     naive: bool = True  # datetimes stored without zone (read in ``zone``)
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __hash__(self) -> int:
+        # Fields key every compile cache; hash once instead of on every lookup.
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"Field({self.name!r}, {self.type.value!r})"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "type", FieldType(self.type))
@@ -78,6 +86,9 @@ class Field:
             object.__setattr__(self, "tags", TagStorage(self.tags))
         if self.timezone is not None:
             _zone(self.timezone)
+        key = (self.name, self.type, self.column, self.label, self.operators, self.enum,
+               self.timezone, self.tags, self.naive)
+        object.__setattr__(self, "_hash", hash(key))
 
     @property
     def column_name(self) -> str:
