@@ -1,0 +1,308 @@
+"""One small class per backend (ibis style): create the adversarial tables, load the rows,
+and answer "which contact keys does this rule select?".
+
+``memory`` is the Python evaluator over the canonical rows: the reference every other
+backend is compared with. SQL backends create ``contacts`` (+ the child tags table)
+under names unique to this test session and drop them in :meth:`Backend.close`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import tempfile
+import uuid
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql
+
+from adversarial import ALL_IDS, EXACT_FLOAT_DECIMALS, ROWS, ZONE, make_schema
+from segmentkit.compile.engines import register_sqlite_functions
+from segmentkit.compile.python import compile_python
+from segmentkit.compile.sqlalchemy import members_select
+from segmentkit.schema import ChildTable, Schema, TagStorage
+
+POSTGRES_URL = os.environ.get(
+    "SEGMENTKIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+MYSQL_URL = os.environ.get("SEGMENTKIT_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+SESSION = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
+_BERLIN = ZoneInfo(ZONE)
+
+
+class Unavailable(Exception):
+    """The backend's server or driver cannot be reached (skip, or fail under REQUIRE)."""
+
+
+class Backend:
+    name: ClassVar[str]
+    # What the engine stores faithfully; tests draw rule values accordingly.
+    exact_wide_decimals: ClassVar[bool] = True
+    schema: Schema
+
+    def members(self, rule: Any, now: dt.datetime) -> set[int]:
+        raise NotImplementedError
+
+    def members_sql(self, text: str, params: Any) -> set[int]:
+        """Run SQL text from ``segmentkit.compile.sql`` (the second SQL path)."""
+        raise NotImplementedError
+
+    @property
+    def all_ids(self) -> frozenset[int]:
+        return ALL_IDS
+
+    def close(self) -> None:
+        pass
+
+    def decimal_ok(self, value: Decimal) -> bool:
+        return self.exact_wide_decimals or value in EXACT_FLOAT_DECIMALS or len(value.as_tuple().digits) <= 15
+
+
+class MemoryBackend(Backend):
+    name = "memory"
+
+    def __init__(self, rows: Iterable[Mapping[str, Any]] = ROWS) -> None:
+        self.schema = make_schema(TagStorage.JSON)
+        self.rows = [dict(r) for r in rows]
+
+    def members(self, rule: Any, now: dt.datetime) -> set[int]:
+        match = compile_python(rule, self.schema, now)
+        return {r["id"] for r in match.filter(self.rows)}
+
+
+# --------------------------------------------------------------------------- SQL backends
+class ExactNumeric(sa.types.TypeDecorator[Decimal]):
+    """NUMERIC that DuckDB receives as ``Decimal`` (its dialect would send floats)."""
+
+    impl = sa.Numeric
+    cache_ok = True
+
+    def bind_processor(self, dialect: Any) -> Any:
+        return None if dialect.name == "duckdb" else super().bind_processor(dialect)
+
+
+def _col(name: str, *args: Any, **kw: Any) -> sa.Column[Any]:
+    # Always quoted: "at" is reserved in DuckDB, which its SQLAlchemy dialect does not know.
+    return sa.Column(name, *args, quote=True, **kw)
+
+
+class SQLBackend(Backend):
+    url: str
+    aware_storage: ClassVar[bool] = False  # TIMESTAMPTZ for aware fields
+    tags_storage: ClassVar[TagStorage] = TagStorage.JSON
+
+    def __init__(self) -> None:
+        self.engine = self.make_engine()
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except Exception as exc:
+            self.close()
+            if self.name not in SERVERS:
+                raise
+            raise Unavailable(f"{self.name}: cannot connect ({type(exc).__name__}: {exc})") from exc
+        self.metadata = sa.MetaData()
+        self.contacts, self.child = self.make_tables()
+        self.schema = make_schema(
+            self.tags_storage, ChildTable.from_table(self.child, "contact_id", "tag")
+        )
+        self.schema = Schema(
+            list(self.schema), table=self.contacts, key="id", timezone=self.schema.timezone
+        )
+        self.metadata.drop_all(self.engine)
+        self.metadata.create_all(self.engine)
+        self.load()
+
+    # -- hooks ---------------------------------------------------------------------
+    def make_engine(self) -> sa.Engine:
+        return sa.create_engine(self.url)
+
+    def string_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.String(255)
+
+    def datetime_type(self, aware: bool) -> sa.types.TypeEngine[Any]:
+        return sa.DateTime(timezone=aware)
+
+    def tags_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.JSON(none_as_null=True)
+
+    def json_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.JSON(none_as_null=True)
+
+    def table_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    # -- tables --------------------------------------------------------------------
+    def make_tables(self) -> tuple[sa.Table, sa.Table]:
+        string = self.string_type()
+        contacts = sa.Table(
+            f"sk_contacts_{SESSION}",
+            self.metadata,
+            _col("id", sa.BigInteger, primary_key=True, autoincrement=False),
+            _col("s", string),
+            _col("t", string),
+            _col("n", sa.BigInteger),
+            _col("m", sa.BigInteger),
+            _col("d", ExactNumeric(38, 10)),
+            _col("f", sa.Double),
+            _col("g", sa.Double),
+            _col("b", sa.Boolean),
+            _col("day", sa.Date),
+            _col("day2", sa.Date),
+            _col("at", self.datetime_type(self.aware_storage)),
+            _col("seen", self.datetime_type(False)),
+            _col("tags", self.tags_type()),
+            _col("jtags", self.json_type()),
+            **self.table_kwargs(),
+        )
+        child = sa.Table(
+            f"sk_tags_{SESSION}",
+            self.metadata,
+            # No unique key: under a case-insensitive collation "vip" and "VIP" would collide.
+            _col("contact_id", sa.BigInteger, nullable=False, index=True),
+            _col("tag", string, nullable=False),
+            **self.table_kwargs(),
+        )
+        return contacts, child
+
+    def stored(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in row.items() if k != "ctags"}
+        at = row["at"]
+        if at is not None and not self.aware_storage:
+            out["at"] = at.astimezone(dt.UTC).replace(tzinfo=None)
+        seen = row["seen"]
+        if seen is not None:
+            out["seen"] = seen.astimezone(_BERLIN).replace(tzinfo=None)
+        for key in ("tags", "jtags"):
+            if row[key] is not None:
+                out[key] = sorted(row[key])
+        if isinstance(out["d"], Decimal) and not self.exact_wide_decimals:
+            out["d"] = float(out["d"])
+        return out
+
+    def load(self) -> None:
+        rows = [self.stored(r) for r in ROWS]
+        children = [
+            {"contact_id": r["id"], "tag": tag} for r in ROWS if r["ctags"] for tag in sorted(r["ctags"])
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(self.contacts.insert(), rows)
+            conn.execute(self.child.insert(), children)
+
+    # -- queries -------------------------------------------------------------------
+    def members(self, rule: Any, now: dt.datetime) -> set[int]:
+        stmt = members_select(rule, self.schema, now)
+        with self.engine.connect() as conn:
+            return set(conn.execute(stmt).scalars())
+
+    def members_sql(self, text: str, params: Any) -> set[int]:
+        with self.engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            cur = raw.cursor()
+            try:
+                cur.execute(text, params)
+                return {row[0] for row in cur.fetchall()}
+            finally:
+                cur.close()
+
+    def close(self) -> None:
+        try:
+            if hasattr(self, "metadata"):
+                self.metadata.drop_all(self.engine)
+        finally:
+            self.engine.dispose()
+
+
+class SQLiteBackend(SQLBackend):
+    name = "sqlite"
+    exact_wide_decimals = False  # NUMERIC is stored as an 8-byte float
+
+    def make_engine(self) -> sa.Engine:
+        self._dir = tempfile.TemporaryDirectory(prefix="segmentkit-")
+        return sa.create_engine(f"sqlite:///{self._dir.name}/contacts.db")
+
+    def close(self) -> None:
+        super().close()
+        self._dir.cleanup()
+
+    def members_sql(self, text: str, params: Any) -> set[int]:
+        # A bare stdlib connection, as a to_sql user would have it.
+        conn = sqlite3.connect(f"{self._dir.name}/contacts.db")
+        register_sqlite_functions(conn)
+        try:
+            return {row[0] for row in conn.execute(text, params).fetchall()}
+        finally:
+            conn.close()
+
+
+class DuckDBBackend(SQLBackend):
+    name = "duckdb"
+    aware_storage = True
+    tags_storage = TagStorage.ARRAY
+
+    def make_engine(self) -> sa.Engine:
+        self._dir = tempfile.TemporaryDirectory(prefix="segmentkit-")
+        # TIMESTAMPTZ values are UTC instants; no ICU extension (session zones) needed.
+        return sa.create_engine(f"duckdb:///{self._dir.name}/contacts.duckdb")
+
+    def tags_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.ARRAY(sa.String)
+
+    def close(self) -> None:
+        super().close()
+        self._dir.cleanup()
+
+
+class PostgresBackend(SQLBackend):
+    name = "postgres"
+    url = POSTGRES_URL
+    aware_storage = True
+    tags_storage = TagStorage.ARRAY
+
+    def make_engine(self) -> sa.Engine:
+        return sa.create_engine(
+            self.url, connect_args={"connect_timeout": 3, "options": "-c timezone=UTC"}
+        )
+
+    def string_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.Text()
+
+    def tags_type(self) -> sa.types.TypeEngine[Any]:
+        return postgresql.ARRAY(sa.Text)
+
+    def json_type(self) -> sa.types.TypeEngine[Any]:
+        return postgresql.JSONB(none_as_null=True)
+
+
+class MariaDBBackend(SQLBackend):
+    name = "mariadb"
+    url = MYSQL_URL
+
+    def make_engine(self) -> sa.Engine:
+        return sa.create_engine(
+            self.url,
+            connect_args={"connect_timeout": 3, "charset": "utf8mb4", "init_command": "SET time_zone = '+00:00'"},
+        )
+
+    def datetime_type(self, aware: bool) -> sa.types.TypeEngine[Any]:
+        return mysql.DATETIME(fsp=6)
+
+    def table_kwargs(self) -> dict[str, Any]:
+        # A case-, accent- and pad-insensitive default collation: the one users have.
+        return {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_general_ci"}
+
+
+BACKENDS: dict[str, type[Backend]] = {
+    "memory": MemoryBackend,
+    "sqlite": SQLiteBackend,
+    "duckdb": DuckDBBackend,
+    "postgres": PostgresBackend,
+    "mariadb": MariaDBBackend,
+}
+SERVERS = frozenset({"postgres", "mariadb"})
