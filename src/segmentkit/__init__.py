@@ -31,7 +31,8 @@ from .model import (
     parse,
     parse_segment,
 )
-from .operators import Operator, register as register_operator
+from .operators import Operator
+from .operators import register as register_operator
 from .schema import ChildTable, Field, Schema, TagStorage
 from .types import FieldType, simple_lower
 

@@ -21,8 +21,7 @@ from .errors import Problem, RuleError, did_you_mean, pointer
 from .model import Condition, EventCondition, Group, SegmentRef, parse
 from .schema import Field, Schema
 from .timeutil import PERIODS
-from .types import FieldType, coerce
-from .types import CoercionError
+from .types import CoercionError, FieldType, coerce
 
 __all__ = ["MAX_LIST_LENGTH", "BoundRule", "Context", "bind", "negate", "simplify"]
 
@@ -69,7 +68,9 @@ class _Binder:
     def node(self, rule: Any, path: tuple[str | int, ...], negated: bool) -> p.Predicate:
         if isinstance(rule, Group):
             neg = negated != rule.not_
-            items = [self.node(child, (*path, "rules", i), neg) for i, child in enumerate(rule.rules)]
+            items = [
+                self.node(child, (*path, "rules", i), neg) for i, child in enumerate(rule.rules)
+            ]
             is_and = (rule.combinator == "and") != neg  # De Morgan
             return p.And(tuple(items)) if is_and else p.Or(tuple(items))
         if isinstance(rule, Condition):
@@ -77,7 +78,9 @@ class _Binder:
         elif isinstance(rule, SegmentRef):
             pred = self.segment(rule, path)
         elif isinstance(rule, EventCondition):
-            pred = self.fail(path, "event conditions need an event source, which this schema does not declare")
+            pred = self.fail(
+                path, "event conditions need an event source, which this schema does not declare"
+            )
         else:  # pragma: no cover - the model admits nothing else
             pred = self.fail(path, f"not a rule node: {type(rule).__name__}")
         return negate(pred) if negated else pred
@@ -85,7 +88,11 @@ class _Binder:
     def segment(self, rule: SegmentRef, path: tuple[str | int, ...]) -> p.Predicate:
         known = self.segments
         if known is not None:
-            exists = rule.segment in known if isinstance(known, Mapping) else known(rule.segment) is not None
+            exists = (
+                rule.segment in known
+                if isinstance(known, Mapping)
+                else known(rule.segment) is not None
+            )
             if not exists:
                 return self.fail((*path, "segment"), f"unknown segment {rule.segment!r}")
         self.refs.add(rule.segment)
@@ -95,19 +102,33 @@ class _Binder:
         before = len(self.problems)
         f = self.schema.fields.get(rule.field)
         if f is None:
-            self.fail((*path, "field"), f"unknown field {rule.field!r}{did_you_mean(rule.field, self.schema.fields)}")
+            self.fail(
+                (*path, "field"),
+                f"unknown field {rule.field!r}{did_you_mean(rule.field, self.schema.fields)}",
+            )
         op = ops.get(rule.operator)
         if op is None:
-            self.fail((*path, "operator"), f"unknown operator {rule.operator!r}{ops.suggestion(rule.operator)}")
+            self.fail(
+                (*path, "operator"),
+                f"unknown operator {rule.operator!r}{ops.suggestion(rule.operator)}",
+            )
         if f is None or op is None:
             return p.Const(False)
         if f.type not in op.types:
             allowed = ", ".join(sorted(t.value for t in op.types))
-            return self.fail((*path, "operator"), f"operator {op.name!r} does not apply to {f.type.value} field {f.name!r} (it takes {allowed})")
+            return self.fail(
+                (*path, "operator"),
+                f"operator {op.name!r} does not apply to {f.type.value} field {f.name!r} (it takes {allowed})",
+            )
         if f.operators is not None and op.name not in f.operators:
-            return self.fail((*path, "operator"), f"operator {op.name!r} is not allowed on field {f.name!r}")
+            return self.fail(
+                (*path, "operator"), f"operator {op.name!r} is not allowed on field {f.name!r}"
+            )
         if rule.ignore_case and not (op.ignore_case and f.type is FieldType.STRING):
-            self.fail((*path, "ignore_case"), f"operator {op.name!r} on {f.type.value} field {f.name!r} has no ignore_case variant")
+            self.fail(
+                (*path, "ignore_case"),
+                f"operator {op.name!r} on {f.type.value} field {f.name!r} has no ignore_case variant",
+            )
         ctx = Context(self.schema, f, self.now, self.schema.zone_of(f), rule.ignore_case, path)
         value = self.value(op, f, rule.value, (*path, "value"))
         if len(self.problems) > before:
@@ -150,34 +171,51 @@ class _Binder:
             return self.duration(f, raw, path)
         if kind == "moment":
             return self.moment(f, raw, path)
-        return self.fail(path, f"operator {op.name!r} has an unknown value kind {kind!r}")  # pragma: no cover
+        return self.fail(
+            path, f"operator {op.name!r} has an unknown value kind {kind!r}"
+        )  # pragma: no cover
 
     def scalar(self, f: Field, raw: Any, path: tuple[str | int, ...]) -> Any:
         if isinstance(raw, list | tuple | Mapping | set | frozenset):
-            return self.fail(path, f"expected a single {f.type.value} value, got a {'list' if not isinstance(raw, Mapping) else 'object'}")
+            return self.fail(
+                path,
+                f"expected a single {f.type.value} value, got a {'list' if not isinstance(raw, Mapping) else 'object'}",
+            )
         try:
             value = coerce(raw, f.type, self.schema.declared_zone_of(f))
         except CoercionError as exc:
             return self.fail(path, str(exc))
         if f.enum is not None and value not in f.enum:
-            return self.fail(path, f"{value!r} is not one of the allowed values of {f.name!r}: {list(f.enum)[:20]}")
+            return self.fail(
+                path,
+                f"{value!r} is not one of the allowed values of {f.name!r}: {list(f.enum)[:20]}",
+            )
         return value
 
-    def field_value(self, op: ops.Operator, f: Field, name: Any, path: tuple[str | int, ...]) -> Any:
+    def field_value(
+        self, op: ops.Operator, f: Field, name: Any, path: tuple[str | int, ...]
+    ) -> Any:
         if not op.field_value:
             return self.fail(path, f"operator {op.name!r} does not compare two fields")
         other = self.schema.fields.get(name) if isinstance(name, str) else None
         if other is None:
-            return self.fail(path, f"unknown field {name!r}{did_you_mean(name, self.schema.fields)}")
+            return self.fail(
+                path, f"unknown field {name!r}{did_you_mean(name, self.schema.fields)}"
+            )
         if not (other.type == f.type or (other.type.numeric and f.type.numeric)):
-            return self.fail(path, f"cannot compare {f.type.value} field {f.name!r} with {other.type.value} field {other.name!r}")
+            return self.fail(
+                path,
+                f"cannot compare {f.type.value} field {f.name!r} with {other.type.value} field {other.name!r}",
+            )
         return p.FieldRef(other)
 
     def list_value(self, op: ops.Operator, f: Field, raw: Any, path: tuple[str | int, ...]) -> Any:
         if not isinstance(raw, list | tuple | set | frozenset):
             return self.fail(path, f"operator {op.name!r} takes a list of values")
         if len(raw) > MAX_LIST_LENGTH:
-            return self.fail(path, f"list has {len(raw):,} values; at most {MAX_LIST_LENGTH:,} are allowed")
+            return self.fail(
+                path, f"list has {len(raw):,} values; at most {MAX_LIST_LENGTH:,} are allowed"
+            )
         if op.nonempty and not raw:
             return self.fail(path, f"operator {op.name!r} needs at least one value")
         before = len(self.problems)
@@ -214,13 +252,18 @@ class _Binder:
 
     def duration(self, f: Field, raw: Any, path: tuple[str | int, ...]) -> Any:
         if not isinstance(raw, Mapping) or set(raw) != {"amount", "unit"}:
-            return self.fail(path, 'expected {"amount": <n>, "unit": "minutes|hours|days|weeks|months|years"}')
+            return self.fail(
+                path, 'expected {"amount": <n>, "unit": "minutes|hours|days|weeks|months|years"}'
+            )
         amount, unit = raw["amount"], raw["unit"]
         if isinstance(amount, bool) or not isinstance(amount, int) or not 0 <= amount <= 100_000:
             self.fail((*path, "amount"), "amount must be an integer from 0 to 100,000")
         units = _DATE_UNITS if f.type is FieldType.DATE else _UNITS
         if unit not in units:
-            self.fail((*path, "unit"), f"unit must be one of {', '.join(units)}{did_you_mean(unit, units)}")
+            self.fail(
+                (*path, "unit"),
+                f"unit must be one of {', '.join(units)}{did_you_mean(unit, units)}",
+            )
         return (amount, unit)
 
     def moment(self, f: Field, raw: Any, path: tuple[str | int, ...]) -> Any:
@@ -235,7 +278,10 @@ class _Binder:
             return raw
         if f.type is FieldType.DATE:
             hint = did_you_mean(raw, PERIODS) if isinstance(raw, str) else ""
-            return self.fail(path, f"expected a date (YYYY-MM-DD) or a period ({', '.join(PERIODS[:4])}, ...){hint}")
+            return self.fail(
+                path,
+                f"expected a date (YYYY-MM-DD) or a period ({', '.join(PERIODS[:4])}, ...){hint}",
+            )
         try:
             return coerce(raw, FieldType.DATETIME, self.schema.declared_zone_of(f))
         except CoercionError as exc:

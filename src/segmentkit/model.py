@@ -68,7 +68,7 @@ class _Node(BaseModel):
             from .formats.text import to_text
         except ImportError:  # pragma: no cover
             return self.to_json()
-        return to_text(self)  # type: ignore[arg-type]
+        return to_text(self)
 
 
 class Duration(_Node):
@@ -100,6 +100,7 @@ class Condition(_Node):
     operator: str
     value: Any = None
     ignore_case: bool = False
+
 
 class SegmentRef(_Node):
     """Membership of another stored segment."""
@@ -239,7 +240,9 @@ def check_size(data: Any) -> None:
 _TAGS = frozenset({"Group", "Condition", "SegmentRef", "EventCondition"})
 
 
-def problems_from_validation(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[Problem]:
+def problems_from_validation(
+    exc: ValidationError, prefix: tuple[str | int, ...] = ()
+) -> list[Problem]:
     """Turn a pydantic ValidationError into problems with JSON-pointer paths."""
     out: list[Problem] = []
     seen: set[tuple[str, str]] = set()
@@ -271,7 +274,7 @@ def parse(source: Any) -> Group | Condition | SegmentRef | EventCondition:
         raise RuleError("a rule must be a JSON object")
     check_size(data)
     try:
-        return _RULE.validate_python(data)  # type: ignore[no-any-return]
+        return _RULE.validate_python(data)
     except ValidationError as exc:
         raise RuleError(problems_from_validation(exc)) from None
     except RecursionError:  # pragma: no cover - check_size prevents it

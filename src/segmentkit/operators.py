@@ -90,7 +90,11 @@ class Operator:
     def problems(self) -> list[str]:
         """What makes this operator incomplete (empty when it can be registered)."""
         out = []
-        if not isinstance(self.name, str) or not self.name.isidentifier() or not self.name.islower():
+        if (
+            not isinstance(self.name, str)
+            or not self.name.isidentifier()
+            or not self.name.islower()
+        ):
             out.append(f"name {self.name!r} must be a lower-case identifier")
         if not self.types or not all(isinstance(t, FieldType) for t in self.types):
             out.append("types must be a non-empty set of FieldType")
@@ -138,7 +142,9 @@ def load_plugins() -> list[str]:
             if callable(op) and not isinstance(op, Operator):
                 op = op()
             if not isinstance(op, Operator):
-                raise TypeError(f"entry point {ep.name!r} gave {type(op).__name__}, not an Operator")
+                raise TypeError(
+                    f"entry point {ep.name!r} gave {type(op).__name__}, not an Operator"
+                )
             if _REGISTRY.get(op.name) is not op:
                 register(op, replace=op.name in _REGISTRY and _REGISTRY[op.name] == op)
             loaded.append(op.name)
@@ -180,14 +186,20 @@ def _right(value: Any, ftype: FieldType) -> p.Value:
 def _compare(op: p.CompareOp) -> Lowering:
     def lower(ctx: Context, ref: p.FieldRef, value: Any) -> p.Predicate:
         left, right = _cased(ctx, ref, value)
-        if ctx.field.type is T.DATETIME and isinstance(right, dt.date) and not isinstance(right, dt.datetime):
+        if (
+            ctx.field.type is T.DATETIME
+            and isinstance(right, dt.date)
+            and not isinstance(right, dt.datetime)
+        ):
             return _date_bound_on_datetime(ctx, ref, op, right)
         return p.Compare(op, left, _right(right, ref.type))
 
     return lower
 
 
-def _date_bound_on_datetime(ctx: Context, ref: p.FieldRef, op: p.CompareOp, day: dt.date) -> p.Predicate:
+def _date_bound_on_datetime(
+    ctx: Context, ref: p.FieldRef, op: p.CompareOp, day: dt.date
+) -> p.Predicate:
     """A date bound on a datetime field is the half-open day [D 00:00, D+1 00:00) in the zone."""
     start = p.Param(local_midnight(day, ctx.zone), T.DATETIME)
     end = p.Param(local_midnight(day + dt.timedelta(days=1), ctx.zone), T.DATETIME)
@@ -212,8 +224,14 @@ def _in(ctx: Context, ref: p.FieldRef, values: tuple[Any, ...]) -> p.Predicate:
     if ctx.field.type is T.DATETIME and any(
         isinstance(v, dt.date) and not isinstance(v, dt.datetime) for v in values
     ):
-        return p.Or(tuple(_date_bound_on_datetime(ctx, ref, "eq", v) if not isinstance(v, dt.datetime)
-                          else p.Compare("eq", ref, p.Param(v, T.DATETIME)) for v in values))
+        return p.Or(
+            tuple(
+                _date_bound_on_datetime(ctx, ref, "eq", v)
+                if not isinstance(v, dt.datetime)
+                else p.Compare("eq", ref, p.Param(v, T.DATETIME))
+                for v in values
+            )
+        )
     if len(values) == 1:
         return p.Compare("eq", operand, p.Param(values[0], ref.type))
     return p.InList(operand, values, ref.type)
@@ -278,7 +296,12 @@ def _on(ctx: Context, ref: p.FieldRef, value: Any) -> p.Predicate:
     if isinstance(value, dt.datetime):
         return p.Compare("eq", ref, p.Param(value, ref.type))
     start, end = _bounds_of(ctx, value)
-    return p.And((p.Compare("ge", ref, p.Param(start, ref.type)), p.Compare("lt", ref, p.Param(end, ref.type))))
+    return p.And(
+        (
+            p.Compare("ge", ref, p.Param(start, ref.type)),
+            p.Compare("lt", ref, p.Param(end, ref.type)),
+        )
+    )
 
 
 def _window(ctx: Context, amount: int, unit: str) -> tuple[Any, Any]:
@@ -330,97 +353,302 @@ def _has_all(ctx: Context, ref: p.FieldRef, values: tuple[str, ...]) -> p.Predic
 # --------------------------------------------------------------------------- built-ins
 def _builtin() -> list[Operator]:
     ops = [
-        Operator("eq", ALL_SCALAR, "scalar", _compare("eq"), ignore_case=True, field_value=True,
-                 description="exact equality (strings by code point)",
-                 example={"field": "country", "operator": "eq", "value": "DE"}),
-        Operator("gt", ORDERED, "scalar", _compare("gt"), field_value=True,
-                 description="greater than", example={"field": "age", "operator": "gt", "value": 17}),
-        Operator("gte", ORDERED, "scalar", _compare("ge"), field_value=True,
-                 description="greater than or equal", example={"field": "age", "operator": "gte", "value": 18}),
-        Operator("lt", ORDERED, "scalar", _compare("lt"), field_value=True,
-                 description="less than", example={"field": "age", "operator": "lt", "value": 65}),
-        Operator("lte", ORDERED, "scalar", _compare("le"), field_value=True,
-                 description="less than or equal", example={"field": "age", "operator": "lte", "value": 64}),
-        Operator("in", ALL_SCALAR, "list", _in, ignore_case=True,
-                 description="equals one of the listed values; `in []` is FALSE",
-                 example={"field": "country", "operator": "in", "value": ["DE", "AT"]}),
-        Operator("between", ORDERED, "range", _between,
-                 description="inclusive range [low, high]",
-                 example={"field": "age", "operator": "between", "value": [18, 65]}),
-        Operator("contains", STRINGY, "needle", _text(p.Contains), ignore_case=True,
-                 description="substring (no wildcards)",
-                 example={"field": "email", "operator": "contains", "value": "@example"}),
-        Operator("starts_with", STRINGY, "needle", _text(p.Prefix), ignore_case=True,
-                 description="prefix", example={"field": "phone", "operator": "starts_with", "value": "+49"}),
-        Operator("ends_with", STRINGY, "needle", _text(p.Suffix), ignore_case=True,
-                 description="suffix", example={"field": "email", "operator": "ends_with", "value": ".de"}),
-        Operator("is_null", ALL_SCALAR | TAGS, "none", _is_null,
-                 description="the value is missing", example={"field": "phone", "operator": "is_null"}),
-        Operator("is_empty", STRINGY | TAGS, "none", _is_empty,
-                 description="missing, the empty string, or no tags ('  ' is not empty)",
-                 example={"field": "nickname", "operator": "is_empty"}),
-        Operator("is_true", frozenset({T.BOOLEAN}), "none", _bool(True),
-                 description="exactly TRUE (NULL is neither true nor false)",
-                 example={"field": "vip", "operator": "is_true"}),
-        Operator("is_false", frozenset({T.BOOLEAN}), "none", _bool(False),
-                 description="exactly FALSE (NULL is neither true nor false)",
-                 example={"field": "vip", "operator": "is_false"}),
-        Operator("before", TEMPORAL, "moment", _before,
-                 description="before an instant, a date (its start) or a named period (its start)",
-                 example={"field": "signup_at", "operator": "before", "value": "2024-01-01"}),
-        Operator("after", TEMPORAL, "moment", _after,
-                 description="after an instant, a date (its end) or a named period (its end)",
-                 example={"field": "signup_at", "operator": "after", "value": "last_month"}),
-        Operator("on", TEMPORAL, "moment", _on,
-                 description="within a date (the whole day in the schema's zone) or a named period",
-                 example={"field": "birthday", "operator": "on", "value": "today"}),
-        Operator("in_last", TEMPORAL, "duration", _in_last,
-                 description="now - N units <= x <= now",
-                 example={"field": "last_seen_at", "operator": "in_last", "value": {"amount": 30, "unit": "days"}}),
-        Operator("in_next", TEMPORAL, "duration", _in_next,
-                 description="now <= x <= now + N units",
-                 example={"field": "renewal_on", "operator": "in_next", "value": {"amount": 2, "unit": "weeks"}}),
-        Operator("older_than", TEMPORAL, "duration", _older_than,
-                 description="x < now - N units",
-                 example={"field": "last_seen_at", "operator": "older_than", "value": {"amount": 6, "unit": "months"}}),
-        Operator("matches", STRINGY, "pattern", _matches,
-                 description="regular-expression search in the portable subset",
-                 example={"field": "postcode", "operator": "matches", "value": "^1[0-4][0-9]{3}$"}),
-        Operator("has", TAGS, "tag", _has,
-                 description="the tag set contains the tag",
-                 example={"field": "tags", "operator": "has", "value": "newsletter"}),
-        Operator("has_any", TAGS, "tags", _has_any,
-                 description="the tag set contains at least one of the tags",
-                 example={"field": "tags", "operator": "has_any", "value": ["vip", "press"]}),
-        Operator("has_all", TAGS, "tags", _has_all, nonempty=True,
-                 description="the tag set contains every one of the tags",
-                 example={"field": "tags", "operator": "has_all", "value": ["vip", "press"]}),
+        Operator(
+            "eq",
+            ALL_SCALAR,
+            "scalar",
+            _compare("eq"),
+            ignore_case=True,
+            field_value=True,
+            description="exact equality (strings by code point)",
+            example={"field": "country", "operator": "eq", "value": "DE"},
+        ),
+        Operator(
+            "gt",
+            ORDERED,
+            "scalar",
+            _compare("gt"),
+            field_value=True,
+            description="greater than",
+            example={"field": "age", "operator": "gt", "value": 17},
+        ),
+        Operator(
+            "gte",
+            ORDERED,
+            "scalar",
+            _compare("ge"),
+            field_value=True,
+            description="greater than or equal",
+            example={"field": "age", "operator": "gte", "value": 18},
+        ),
+        Operator(
+            "lt",
+            ORDERED,
+            "scalar",
+            _compare("lt"),
+            field_value=True,
+            description="less than",
+            example={"field": "age", "operator": "lt", "value": 65},
+        ),
+        Operator(
+            "lte",
+            ORDERED,
+            "scalar",
+            _compare("le"),
+            field_value=True,
+            description="less than or equal",
+            example={"field": "age", "operator": "lte", "value": 64},
+        ),
+        Operator(
+            "in",
+            ALL_SCALAR,
+            "list",
+            _in,
+            ignore_case=True,
+            description="equals one of the listed values; `in []` is FALSE",
+            example={"field": "country", "operator": "in", "value": ["DE", "AT"]},
+        ),
+        Operator(
+            "between",
+            ORDERED,
+            "range",
+            _between,
+            description="inclusive range [low, high]",
+            example={"field": "age", "operator": "between", "value": [18, 65]},
+        ),
+        Operator(
+            "contains",
+            STRINGY,
+            "needle",
+            _text(p.Contains),
+            ignore_case=True,
+            description="substring (no wildcards)",
+            example={"field": "email", "operator": "contains", "value": "@example"},
+        ),
+        Operator(
+            "starts_with",
+            STRINGY,
+            "needle",
+            _text(p.Prefix),
+            ignore_case=True,
+            description="prefix",
+            example={"field": "phone", "operator": "starts_with", "value": "+49"},
+        ),
+        Operator(
+            "ends_with",
+            STRINGY,
+            "needle",
+            _text(p.Suffix),
+            ignore_case=True,
+            description="suffix",
+            example={"field": "email", "operator": "ends_with", "value": ".de"},
+        ),
+        Operator(
+            "is_null",
+            ALL_SCALAR | TAGS,
+            "none",
+            _is_null,
+            description="the value is missing",
+            example={"field": "phone", "operator": "is_null"},
+        ),
+        Operator(
+            "is_empty",
+            STRINGY | TAGS,
+            "none",
+            _is_empty,
+            description="missing, the empty string, or no tags ('  ' is not empty)",
+            example={"field": "nickname", "operator": "is_empty"},
+        ),
+        Operator(
+            "is_true",
+            frozenset({T.BOOLEAN}),
+            "none",
+            _bool(True),
+            description="exactly TRUE (NULL is neither true nor false)",
+            example={"field": "vip", "operator": "is_true"},
+        ),
+        Operator(
+            "is_false",
+            frozenset({T.BOOLEAN}),
+            "none",
+            _bool(False),
+            description="exactly FALSE (NULL is neither true nor false)",
+            example={"field": "vip", "operator": "is_false"},
+        ),
+        Operator(
+            "before",
+            TEMPORAL,
+            "moment",
+            _before,
+            description="before an instant, a date (its start) or a named period (its start)",
+            example={"field": "signup_at", "operator": "before", "value": "2024-01-01"},
+        ),
+        Operator(
+            "after",
+            TEMPORAL,
+            "moment",
+            _after,
+            description="after an instant, a date (its end) or a named period (its end)",
+            example={"field": "signup_at", "operator": "after", "value": "last_month"},
+        ),
+        Operator(
+            "on",
+            TEMPORAL,
+            "moment",
+            _on,
+            description="within a date (the whole day in the schema's zone) or a named period",
+            example={"field": "birthday", "operator": "on", "value": "today"},
+        ),
+        Operator(
+            "in_last",
+            TEMPORAL,
+            "duration",
+            _in_last,
+            description="now - N units <= x <= now",
+            example={
+                "field": "last_seen_at",
+                "operator": "in_last",
+                "value": {"amount": 30, "unit": "days"},
+            },
+        ),
+        Operator(
+            "in_next",
+            TEMPORAL,
+            "duration",
+            _in_next,
+            description="now <= x <= now + N units",
+            example={
+                "field": "renewal_on",
+                "operator": "in_next",
+                "value": {"amount": 2, "unit": "weeks"},
+            },
+        ),
+        Operator(
+            "older_than",
+            TEMPORAL,
+            "duration",
+            _older_than,
+            description="x < now - N units",
+            example={
+                "field": "last_seen_at",
+                "operator": "older_than",
+                "value": {"amount": 6, "unit": "months"},
+            },
+        ),
+        Operator(
+            "matches",
+            STRINGY,
+            "pattern",
+            _matches,
+            description="regular-expression search in the portable subset",
+            example={"field": "postcode", "operator": "matches", "value": "^1[0-4][0-9]{3}$"},
+        ),
+        Operator(
+            "has",
+            TAGS,
+            "tag",
+            _has,
+            description="the tag set contains the tag",
+            example={"field": "tags", "operator": "has", "value": "newsletter"},
+        ),
+        Operator(
+            "has_any",
+            TAGS,
+            "tags",
+            _has_any,
+            description="the tag set contains at least one of the tags",
+            example={"field": "tags", "operator": "has_any", "value": ["vip", "press"]},
+        ),
+        Operator(
+            "has_all",
+            TAGS,
+            "tags",
+            _has_all,
+            nonempty=True,
+            description="the tag set contains every one of the tags",
+            example={"field": "tags", "operator": "has_all", "value": ["vip", "press"]},
+        ),
     ]
     return ops
 
 
-_NEGATIVES = [
-    ("neq", "eq", "not equal; a missing value IS in `neq`", {"field": "country", "operator": "neq", "value": "DE"}),
-    ("not_in", "in", "equals none of the listed values (or is missing); `not_in []` is TRUE",
-     {"field": "country", "operator": "not_in", "value": ["DE", "AT"]}),
-    ("not_between", "between", "outside [low, high], or missing",
-     {"field": "age", "operator": "not_between", "value": [18, 65]}),
-    ("not_contains", "contains", "does not contain the substring (or is missing)",
-     {"field": "email", "operator": "not_contains", "value": "test"}),
-    ("not_starts_with", "starts_with", "does not start with the prefix (or is missing)",
-     {"field": "phone", "operator": "not_starts_with", "value": "+1"}),
-    ("not_ends_with", "ends_with", "does not end with the suffix (or is missing)",
-     {"field": "email", "operator": "not_ends_with", "value": "@test.com"}),
-    ("is_not_null", "is_null", "the value is present", {"field": "phone", "operator": "is_not_null"}),
-    ("is_not_empty", "is_empty", "present and non-empty", {"field": "nickname", "operator": "is_not_empty"}),
-    ("not_on", "on", "not within the date or period (or missing)",
-     {"field": "birthday", "operator": "not_on", "value": "today"}),
-    ("not_in_last", "in_last", "not within the last N units (or missing)",
-     {"field": "last_seen_at", "operator": "not_in_last", "value": {"amount": 30, "unit": "days"}}),
-    ("not_matches", "matches", "the pattern does not match (or missing)",
-     {"field": "postcode", "operator": "not_matches", "value": "^1"}),
-    ("has_none", "has_any", "contains none of the tags (or has no tag set)",
-     {"field": "tags", "operator": "has_none", "value": ["spam"]}),
+_NEGATIVES: list[tuple[str, str, str, dict[str, Any]]] = [
+    (
+        "neq",
+        "eq",
+        "not equal; a missing value IS in `neq`",
+        {"field": "country", "operator": "neq", "value": "DE"},
+    ),
+    (
+        "not_in",
+        "in",
+        "equals none of the listed values (or is missing); `not_in []` is TRUE",
+        {"field": "country", "operator": "not_in", "value": ["DE", "AT"]},
+    ),
+    (
+        "not_between",
+        "between",
+        "outside [low, high], or missing",
+        {"field": "age", "operator": "not_between", "value": [18, 65]},
+    ),
+    (
+        "not_contains",
+        "contains",
+        "does not contain the substring (or is missing)",
+        {"field": "email", "operator": "not_contains", "value": "test"},
+    ),
+    (
+        "not_starts_with",
+        "starts_with",
+        "does not start with the prefix (or is missing)",
+        {"field": "phone", "operator": "not_starts_with", "value": "+1"},
+    ),
+    (
+        "not_ends_with",
+        "ends_with",
+        "does not end with the suffix (or is missing)",
+        {"field": "email", "operator": "not_ends_with", "value": "@test.com"},
+    ),
+    (
+        "is_not_null",
+        "is_null",
+        "the value is present",
+        {"field": "phone", "operator": "is_not_null"},
+    ),
+    (
+        "is_not_empty",
+        "is_empty",
+        "present and non-empty",
+        {"field": "nickname", "operator": "is_not_empty"},
+    ),
+    (
+        "not_on",
+        "on",
+        "not within the date or period (or missing)",
+        {"field": "birthday", "operator": "not_on", "value": "today"},
+    ),
+    (
+        "not_in_last",
+        "in_last",
+        "not within the last N units (or missing)",
+        {
+            "field": "last_seen_at",
+            "operator": "not_in_last",
+            "value": {"amount": 30, "unit": "days"},
+        },
+    ),
+    (
+        "not_matches",
+        "matches",
+        "the pattern does not match (or missing)",
+        {"field": "postcode", "operator": "not_matches", "value": "^1"},
+    ),
+    (
+        "has_none",
+        "has_any",
+        "contains none of the tags (or has no tag set)",
+        {"field": "tags", "operator": "has_none", "value": ["spam"]},
+    ),
 ]
 
 
@@ -430,8 +658,16 @@ def _install_builtins() -> None:
     for name, twin, description, example in _NEGATIVES:
         base = _REGISTRY[twin]
         register(
-            Operator(name, base.types, base.value, complement_of=twin, ignore_case=base.ignore_case,
-                     field_value=base.field_value, description=description, example=example)
+            Operator(
+                name,
+                base.types,
+                base.value,
+                complement_of=twin,
+                ignore_case=base.ignore_case,
+                field_value=base.field_value,
+                description=description,
+                example=example,
+            )
         )
 
 

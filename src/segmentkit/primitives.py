@@ -342,6 +342,6 @@ def shape(pred: Predicate) -> tuple[Predicate, tuple[Any, ...]]:
         Prefix: lambda n: Prefix(n.operand, walk(n.needle)),
         Suffix: lambda n: Suffix(n.operand, walk(n.needle)),
         Matches: lambda n: Matches(n.operand, walk(n.pattern)),
-        TagsAny: lambda n: TagsAny(n.operand, (slot(n.values, FieldType.TAGS),)),
+        TagsAny: lambda n: TagsAny(n.operand, (slot(n.values, FieldType.TAGS),)),  # type: ignore[arg-type]
     }
     return walk(pred), tuple(params)

@@ -25,7 +25,7 @@ __all__ = ["ChildTable", "Field", "Schema", "TagStorage"]
 _UTC = ZoneInfo("UTC")
 
 
-class TagStorage(str, enum.Enum):
+class TagStorage(enum.StrEnum):
     """How a ``tags`` field is stored when it lives in the contact's own row."""
 
     ARRAY = "array"  # a native array / list column (PostgreSQL, DuckDB)
@@ -86,8 +86,17 @@ class Field:
             object.__setattr__(self, "tags", TagStorage(self.tags))
         if self.timezone is not None:
             _zone(self.timezone)
-        key = (self.name, self.type, self.column, self.label, self.operators, self.enum,
-               self.timezone, self.tags, self.naive)
+        key = (
+            self.name,
+            self.type,
+            self.column,
+            self.label,
+            self.operators,
+            self.enum,
+            self.timezone,
+            self.tags,
+            self.naive,
+        )
         object.__setattr__(self, "_hash", hash(key))
 
     @property
@@ -160,7 +169,9 @@ class Schema:
     @cached_property
     def fingerprint(self) -> int:
         """A hash of everything compilation depends on (for compile caches)."""
-        return hash((self.table, self.table_schema, self.key, self.timezone, tuple(self.fields.values())))
+        return hash(
+            (self.table, self.table_schema, self.key, self.timezone, tuple(self.fields.values()))
+        )
 
     # -- construction -------------------------------------------------------
     @classmethod
@@ -184,7 +195,9 @@ class Schema:
         if key is None:
             pk = list(table.primary_key.columns)
             if len(pk) != 1:
-                raise ValueError(f"table {table.name!r} needs a single-column primary key (or key=)")
+                raise ValueError(
+                    f"table {table.name!r} needs a single-column primary key (or key=)"
+                )
             key = pk[0].name
         skip = set(exclude)
         overrides = dict(overrides or {})
@@ -250,4 +263,6 @@ def _field_from_column(col: sa.Column[Any]) -> Field | None:
     if ftype is None:
         return None
     label = col.comment or None
-    return Field(col.name, ftype, column=col.name, label=label, enum=enum_values, tags=tags, naive=naive)
+    return Field(
+        col.name, ftype, column=col.name, label=label, enum=enum_values, tags=tags, naive=naive
+    )

@@ -27,20 +27,72 @@ from .types import INT64_MAX, INT64_MIN, FieldType
 
 __all__ = ["ADVERSARIAL_STRINGS", "NOW", "records", "rules", "values"]
 
-NOW = dt.datetime(2024, 3, 31, 1, 30, tzinfo=dt.UTC)  # a month end, the night of a DST change in Europe
+NOW = dt.datetime(
+    2024, 3, 31, 1, 30, tzinfo=dt.UTC
+)  # a month end, the night of a DST change in Europe
 
 ADVERSARIAL_STRINGS = [
-    "", " ", "  ", "a", "A", "ab", "abc", "Abc", "ABC", "a ", " a", "%", "_", "%_", "a%b", "a_b",
-    "'", "''", '"', "\\", "\\%", "a\\_b", "O'Brien", "x'; DROP TABLE contacts; --", "Straße",
-    "STRASSE", "İstanbul", "istanbul", "ΣΑΣ", "σας", "ς", "Ärger", "ärger", "e\u0301", "\u00e9",
-    "日本", "ǅ", "ǆ", "Ǆ", "ſ", "K", "\u212a", "@test.com", "a@TEST.com", "b@test.co",
+    "",
+    " ",
+    "  ",
+    "a",
+    "A",
+    "ab",
+    "abc",
+    "Abc",
+    "ABC",
+    "a ",
+    " a",
+    "%",
+    "_",
+    "%_",
+    "a%b",
+    "a_b",
+    "'",
+    "''",
+    '"',
+    "\\",
+    "\\%",
+    "a\\_b",
+    "O'Brien",
+    "x'; DROP TABLE contacts; --",
+    "Straße",
+    "STRASSE",
+    "İstanbul",
+    "istanbul",
+    "ΣΑΣ",
+    "σας",
+    "ς",
+    "Ärger",
+    "ärger",
+    "e\u0301",
+    "\u00e9",
+    "日本",
+    "ǅ",
+    "ǆ",
+    "Ǆ",
+    "ſ",
+    "K",
+    "\u212a",
+    "@test.com",
+    "a@TEST.com",
+    "b@test.co",
 ]
-_STR_ALPHABET = st.sampled_from(["a", "A", "b", "%", "_", "'", "\\", " ", "İ", "i", "Σ", "σ", "ς", "ß", "é", "\u0301", "@"])
+_STR_ALPHABET = st.sampled_from(
+    ["a", "A", "b", "%", "_", "'", "\\", " ", "İ", "i", "Σ", "σ", "ς", "ß", "é", "\u0301", "@"]
+)
 ADVERSARIAL_INTS = [0, 1, -1, 17, 18, 65, INT64_MIN, INT64_MAX, INT64_MIN + 1, INT64_MAX - 1]
 ADVERSARIAL_DATES = [
-    dt.date(2024, 1, 31), dt.date(2024, 2, 28), dt.date(2024, 2, 29), dt.date(2024, 3, 1),
-    dt.date(2024, 3, 30), dt.date(2024, 3, 31), dt.date(2024, 4, 1), dt.date(2023, 12, 31),
-    dt.date(2024, 10, 27), dt.date(1970, 1, 1),
+    dt.date(2024, 1, 31),
+    dt.date(2024, 2, 28),
+    dt.date(2024, 2, 29),
+    dt.date(2024, 3, 1),
+    dt.date(2024, 3, 30),
+    dt.date(2024, 3, 31),
+    dt.date(2024, 4, 1),
+    dt.date(2023, 12, 31),
+    dt.date(2024, 10, 27),
+    dt.date(1970, 1, 1),
 ]
 ADVERSARIAL_DATETIMES = [
     dt.datetime(2024, 3, 31, 0, 59, 59, tzinfo=dt.UTC),
@@ -64,24 +116,41 @@ def values(f: Field) -> st.SearchStrategy[Any]:
         case FieldType.STRING:
             if f.enum:
                 return st.sampled_from(list(f.enum))
-            return st.one_of(st.sampled_from(ADVERSARIAL_STRINGS), st.text(_STR_ALPHABET, max_size=4))
+            return st.one_of(
+                st.sampled_from(ADVERSARIAL_STRINGS), st.text(_STR_ALPHABET, max_size=4)
+            )
         case FieldType.INTEGER:
             return st.one_of(st.sampled_from(ADVERSARIAL_INTS), st.integers(-100, 100))
         case FieldType.DECIMAL:
             return st.one_of(
-                st.sampled_from([Decimal("0"), Decimal("0.01"), Decimal("-0.01"), Decimal("99.99"), Decimal("100")]),
-                st.decimals(min_value=-1000, max_value=1000, places=2, allow_nan=False, allow_infinity=False),
+                st.sampled_from(
+                    [
+                        Decimal("0"),
+                        Decimal("0.01"),
+                        Decimal("-0.01"),
+                        Decimal("99.99"),
+                        Decimal("100"),
+                    ]
+                ),
+                st.decimals(
+                    min_value=-1000, max_value=1000, places=2, allow_nan=False, allow_infinity=False
+                ),
             )
         case FieldType.FLOAT:
             return st.sampled_from([0.0, -0.0, 0.5, 1.0, -1.5, 1e-9, 1e15, 2.5, 100.25])
         case FieldType.BOOLEAN:
             return st.booleans()
         case FieldType.DATE:
-            return st.one_of(st.sampled_from(ADVERSARIAL_DATES), st.dates(dt.date(2023, 12, 1), dt.date(2024, 5, 1)))
+            return st.one_of(
+                st.sampled_from(ADVERSARIAL_DATES),
+                st.dates(dt.date(2023, 12, 1), dt.date(2024, 5, 1)),
+            )
         case FieldType.DATETIME:
             return st.one_of(
                 st.sampled_from(ADVERSARIAL_DATETIMES),
-                st.datetimes(dt.datetime(2024, 1, 1), dt.datetime(2024, 5, 1), timezones=st.just(dt.UTC)),
+                st.datetimes(
+                    dt.datetime(2024, 1, 1), dt.datetime(2024, 5, 1), timezones=st.just(dt.UTC)
+                ),
             )
         case FieldType.TAGS:
             return st.sampled_from(TAG_POOL)
@@ -102,8 +171,14 @@ def _condition(schema: Schema, fields: list[Field]) -> st.SearchStrategy[dict[st
     @st.composite
     def draw_condition(draw: st.DrawFn) -> dict[str, Any]:
         f = draw(st.sampled_from(fields))
-        candidates = [o for o in ops.names() if (op := ops.get(o)) is not None and f.type in op.types
-                      and (f.operators is None or o in f.operators) and o in _BUILTIN]
+        candidates = [
+            o
+            for o in ops.names()
+            if (op := ops.get(o)) is not None
+            and f.type in op.types
+            and (f.operators is None or o in f.operators)
+            and o in _BUILTIN
+        ]
         name = draw(st.sampled_from(sorted(candidates)))
         op = ops.get(name)
         assert op is not None
@@ -123,16 +198,47 @@ def _condition(schema: Schema, fields: list[Field]) -> st.SearchStrategy[dict[st
             lo, hi = (a, b) if a <= b else (b, a)
             cond["value"] = [_json_value(f, lo), _json_value(f, hi)]
         elif kind == "needle":
-            cond["value"] = draw(st.sampled_from([s for s in ADVERSARIAL_STRINGS if s]) | st.text(_STR_ALPHABET, min_size=1, max_size=3))
+            cond["value"] = draw(
+                st.sampled_from([s for s in ADVERSARIAL_STRINGS if s])
+                | st.text(_STR_ALPHABET, min_size=1, max_size=3)
+            )
         elif kind == "tag":
             cond["value"] = draw(val)
         elif kind == "pattern":
-            cond["value"] = draw(st.sampled_from(["a", "^a", "b$", "a.c", "^[a-c]+$", "(ab|ba)", "x?y*", "[%_]", "é", "^$", "a{2,3}"]))
+            cond["value"] = draw(
+                st.sampled_from(
+                    [
+                        "a",
+                        "^a",
+                        "b$",
+                        "a.c",
+                        "^[a-c]+$",
+                        "(ab|ba)",
+                        "x?y*",
+                        "[%_]",
+                        "é",
+                        "^$",
+                        "a{2,3}",
+                    ]
+                )
+            )
         elif kind == "duration":
-            units = ["days", "weeks", "months", "years"] if f.type is FieldType.DATE else ["minutes", "hours", "days", "weeks", "months", "years"]
-            cond["value"] = {"amount": draw(st.integers(0, 40)), "unit": draw(st.sampled_from(units))}
+            units = (
+                ["days", "weeks", "months", "years"]
+                if f.type is FieldType.DATE
+                else ["minutes", "hours", "days", "weeks", "months", "years"]
+            )
+            cond["value"] = {
+                "amount": draw(st.integers(0, 40)),
+                "unit": draw(st.sampled_from(units)),
+            }
         elif kind == "moment":
-            cond["value"] = draw(st.one_of(st.sampled_from(PERIODS), st.sampled_from(ADVERSARIAL_DATES).map(dt.date.isoformat)))
+            cond["value"] = draw(
+                st.one_of(
+                    st.sampled_from(PERIODS),
+                    st.sampled_from(ADVERSARIAL_DATES).map(dt.date.isoformat),
+                )
+            )
         if op.ignore_case and f.type is FieldType.STRING and draw(st.booleans()):
             cond["ignore_case"] = True
         return cond
@@ -141,14 +247,50 @@ def _condition(schema: Schema, fields: list[Field]) -> st.SearchStrategy[dict[st
 
 
 _BUILTIN = frozenset(
-    "eq neq in not_in gt gte lt lte between not_between contains not_contains starts_with "
-    "not_starts_with ends_with not_ends_with is_null is_not_null is_empty is_not_empty is_true "
-    "is_false before after on not_on in_last not_in_last in_next older_than matches not_matches "
-    "has has_any has_all has_none".split()
+    [
+        "eq",
+        "neq",
+        "in",
+        "not_in",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "between",
+        "not_between",
+        "contains",
+        "not_contains",
+        "starts_with",
+        "not_starts_with",
+        "ends_with",
+        "not_ends_with",
+        "is_null",
+        "is_not_null",
+        "is_empty",
+        "is_not_empty",
+        "is_true",
+        "is_false",
+        "before",
+        "after",
+        "on",
+        "not_on",
+        "in_last",
+        "not_in_last",
+        "in_next",
+        "older_than",
+        "matches",
+        "not_matches",
+        "has",
+        "has_any",
+        "has_all",
+        "has_none",
+    ]
 )
 
 
-def rules(schema: Schema, *, max_depth: int = 3, max_leaves: int = 12) -> st.SearchStrategy[dict[str, Any]]:
+def rules(
+    schema: Schema, *, max_depth: int = 3, max_leaves: int = 12
+) -> st.SearchStrategy[dict[str, Any]]:
     """Valid native rule dicts over ``schema`` (groups with ``not``, empty groups included)."""
     fields = list(schema)
     leaf = _condition(schema, fields)
@@ -161,7 +303,9 @@ def rules(schema: Schema, *, max_depth: int = 3, max_leaves: int = 12) -> st.Sea
             st.lists(children, max_size=4),
         )
 
-    return st.recursive(leaf, group, max_leaves=max_leaves).filter(lambda r: _depth(r) <= max_depth + 1)
+    return st.recursive(leaf, group, max_leaves=max_leaves).filter(
+        lambda r: _depth(r) <= max_depth + 1
+    )
 
 
 def _depth(rule: dict[str, Any]) -> int:

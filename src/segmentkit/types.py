@@ -28,7 +28,7 @@ INT64_MAX = 2**63 - 1
 MAX_STRING_LENGTH = 1_000_000
 
 
-class FieldType(str, enum.Enum):
+class FieldType(enum.StrEnum):
     """The logical type of a schema field."""
 
     STRING = "string"
@@ -103,7 +103,7 @@ def _integer(value: Any) -> int:
 
 
 def _decimal(value: Any) -> Decimal:
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise CoercionError(
             f"expected a decimal as a string or integer, got {_kind(value)} "
             "(floats are refused: they are not exact)"

@@ -207,7 +207,9 @@ class _Gen:
                 key = f"r[{self.key!r}]" if fast else f"r.get({self.key!r})"
                 return f"({key} in {members})", []
             case p.EventCount():
-                raise UnsupportedError("event condition", "python", "event sources are not wired yet")
+                raise UnsupportedError(
+                    "event condition", "python", "event sources are not wired yet"
+                )
         raise TypeError(f"unknown primitive {node!r}")  # pragma: no cover
 
 
@@ -257,7 +259,7 @@ def _factory(shape: p.Predicate, key: str) -> Callable[..., Any]:
     }
     exec(compile(source, "<segmentkit rule>", "exec"), namespace)
     factory = namespace["make"]
-    factory.source = source  # type: ignore[attr-defined]
+    factory.source = source
     _cache[cache_key] = factory
     if len(_cache) > _CACHE_SIZE:
         _cache.popitem(last=False)
