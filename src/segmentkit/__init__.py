@@ -10,7 +10,10 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import operators
 from .bind import BoundRule, bind
+from .compile.engines import register_sqlite_functions
 from .compile.python import compile_python
+from .compile.sql import SqlQuery, to_sql
+from .compile.sqlalchemy import members_select, to_sqlalchemy
 from .errors import (
     Problem,
     ReadOnlyError,
@@ -58,6 +61,7 @@ __all__ = [
     "RuleError",
     "Schema",
     "Segment",
+    "SqlQuery",
     "SegmentRef",
     "SegmentkitError",
     "StoreError",
@@ -66,9 +70,13 @@ __all__ = [
     "__version__",
     "bind",
     "compile_python",
+    "members_select",
     "operators",
     "parse",
     "parse_segment",
     "register_operator",
+    "register_sqlite_functions",
     "simple_lower",
+    "to_sql",
+    "to_sqlalchemy",
 ]
