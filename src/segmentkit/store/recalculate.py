@@ -1,0 +1,345 @@
+"""Recalculation in the database, and which segments are due.
+
+:func:`recalculate` computes a segment's new member set with its compiled rule and
+applies the difference with set-based SQL, in one transaction, without loading
+the member set into Python:
+
+1. lock the segment row (``SELECT ... FOR UPDATE`` on PostgreSQL and MariaDB/MySQL;
+   ``BEGIN IMMEDIATE`` on SQLite), so concurrent recalculations of one segment run
+   one after the other and the second sees the first's result;
+2. insert a run row (its id tags every change of this run);
+3. fill a per-run temporary table with the new member set: the rule's member
+   ``SELECT`` (``dynamic``), the manual includes (``static``), or
+   (rule ∪ includes) − excludes (``hybrid``);
+4. ``INSERT INTO history ... SELECT`` the added keys (``NOT EXISTS`` in members) and
+   the removed keys (``NOT EXISTS`` in the new set);
+5. apply them to members from the run's history rows, update the segment's count,
+   the run row, and write the outbox events (built set-based too);
+6. commit. Any failure rolls all of it back; a ``failed`` run row with the error is
+   then committed on its own.
+
+The transaction runs at READ COMMITTED on PostgreSQL and MariaDB/MySQL, so the
+rule reads current data after the lock is granted, and reading the contacts does
+not lock them. The new set is evaluated once (into the temporary table), so every
+change of a run reflects a single evaluation of the rule.
+
+Recalculating with the same data and ``now`` adds and removes nothing and writes no
+history rows (it still records a run and a ``segment.recalculated`` event).
+
+Due policy (:func:`due_segments`): the library cannot see the contact data change,
+so a host schedules recalculation; a segment is *due* when it is active and not
+static and any of these holds:
+
+* it was never calculated, or its rule changed since its last successful run;
+* a segment it references changed membership after its last successful run, or is
+  itself due;
+* its rule uses relative time (its meaning moves with ``now``) and its last run's
+  ``now`` is at least ``relative_every`` old;
+* ``every`` is given and its last run's ``now`` is at least ``every`` old (data may
+  have changed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..errors import StoreError
+from ..membership import check_recalculable
+from . import events as ev
+from .dependencies import dependency_order
+from .outbox import begin_immediate, emit, emit_run_batches
+from .reading import Run
+
+if TYPE_CHECKING:
+    from .store import Store
+
+__all__ = ["due_segments", "recalculate"]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _as_utc(now: dt.datetime | None) -> dt.datetime:
+    if now is None:
+        return _utcnow()
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    return now.astimezone(dt.UTC)
+
+
+def _is_mysql(conn: Connection) -> bool:
+    return conn.dialect.name in ("mysql", "mariadb")
+
+
+def _stage_table(conn: Connection, store: Store) -> sa.Table:
+    name = f"{store.tables.prefix}stage_{uuid.uuid4().hex[:12]}"
+    # PostgreSQL hash-joins the stage against members, so an index would only cost
+    # build time; MariaDB and SQLite probe it per row and need the primary key.
+    pk = conn.dialect.name != "postgresql"
+    kw: dict[str, Any] = {}
+    if conn.dialect.name == "postgresql":
+        kw["postgresql_on_commit"] = "DROP"
+    return sa.Table(
+        name,
+        sa.MetaData(),
+        sa.Column("k", store.tables.key_type, primary_key=pk, nullable=False, autoincrement=False),
+        prefixes=["TEMPORARY"],
+        **kw,
+    )
+
+
+def _new_members(store: Store, row: Any, now: dt.datetime) -> sa.Select[Any] | None:
+    """SELECT of the new member keys (one column), or None for no members."""
+    m = store.tables.members
+    includes = sa.select(m.c.contact_key).where(
+        m.c.segment_id == row.id, m.c.manual == "include"
+    )
+    if row.type == "static" or row.rule is None:
+        return includes if row.type != "dynamic" else None
+    if store.schema is None:
+        raise StoreError("recalculating a rule needs the contact schema: Store(engine, schema)")
+    from ..compile.sqlalchemy import members_select
+
+    matches = members_select(
+        json.loads(row.rule), store.schema, now, segment_members=store.segment_members
+    )
+    if row.type == "dynamic":
+        return matches
+    # hybrid: (rule ∪ includes) − excludes; UNION also removes duplicates.
+    union = sa.union(matches, includes).subquery("candidates")
+    key = next(iter(union.c))
+    excluded = sa.select(sa.literal(1)).where(
+        m.c.segment_id == row.id, m.c.manual == "exclude", m.c.contact_key == key
+    )
+    return sa.select(key).where(~excluded.exists())
+
+
+def recalculate(store: Store, segment_id: str, now: dt.datetime | None = None) -> Run:
+    """Recalculate ``segment_id`` as of ``now`` (default: the current instant).
+
+    Raises :class:`ReadOnlyError` for an archived segment and :class:`StoreError` for an
+    inactive one (neither is recalculated). Returns the run.
+    """
+    as_of = _as_utc(now)
+    started = _utcnow()
+    state: dict[str, Any] = {}
+    try:
+        with store.engine.connect() as conn:
+            if conn.dialect.name != "sqlite":
+                conn.execution_options(isolation_level="READ COMMITTED")
+            try:
+                with conn.begin():
+                    begin_immediate(conn)
+                    return _recalculate(store, conn, segment_id, as_of, started, state)
+            finally:
+                stage = state.get("stage")
+                if stage is not None and _is_mysql(conn):
+                    # MariaDB temporary tables outlive a rollback; pooled sessions persist.
+                    conn.exec_driver_sql(f"DROP TEMPORARY TABLE IF EXISTS `{stage.name}`")
+                    conn.commit()
+    except Exception as exc:
+        if not state.get("started"):
+            raise  # refused before anything began (unknown, inactive, archived)
+        _record_failure(store, segment_id, as_of, started, state.get("hash"), exc)
+        raise
+
+
+def _record_failure(
+    store: Store,
+    segment_id: str,
+    as_of: dt.datetime,
+    started: dt.datetime,
+    rule_hash: str | None,
+    exc: BaseException,
+) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(
+            store.tables.runs.insert().values(
+                segment_id=segment_id,
+                as_of=as_of,
+                started_at=started,
+                finished_at=_utcnow(),
+                rule_hash=rule_hash,
+                added=0,
+                removed=0,
+                member_count=None,
+                status="failed",
+                error=f"{type(exc).__name__}: {exc}"[:4000],
+            )
+        )
+
+
+def _recalculate(
+    store: Store,
+    conn: Connection,
+    segment_id: str,
+    as_of: dt.datetime,
+    started: dt.datetime,
+    state: dict[str, Any],
+) -> Run:
+    t = store.tables
+    m, h, s, r = t.members, t.history, t.segments, t.runs
+    row = store._row(conn, segment_id, lock=True)
+    check_recalculable(store._model(row))
+    state["started"] = True
+    state["hash"] = row.rule_hash
+    run_id = conn.execute(
+        r.insert().values(
+            segment_id=segment_id,
+            as_of=as_of,
+            started_at=started,
+            rule_hash=row.rule_hash,
+            added=0,
+            removed=0,
+            status="running",
+        )
+    ).inserted_primary_key[0]
+
+    new = _new_members(store, row, as_of)
+    stage = _stage_table(conn, store)
+    state["stage"] = stage
+    stage.create(conn)
+    if new is not None:
+        conn.execute(stage.insert().from_select(["k"], new))
+    if conn.dialect.name == "postgresql":
+        # Temporary tables get no autovacuum statistics; the planner needs them.
+        conn.exec_driver_sql(f'ANALYZE "{stage.name}"')
+
+    at = _utcnow()
+    current = (
+        sa.select(sa.literal(1))
+        .where(m.c.segment_id == segment_id, m.c.contact_key == stage.c.k, m.c.member.is_(True))
+        .exists()
+    )
+    cols = ["segment_id", "contact_key", "change", "reason", "run_id", "at"]
+    added_sel = sa.select(
+        sa.literal(segment_id),
+        stage.c.k,
+        sa.literal("added"),
+        sa.literal("rule"),
+        sa.literal(run_id, sa.BigInteger),
+        sa.literal(at, h.c.at.type),
+    ).where(~current)
+    added = conn.execute(h.insert().from_select(cols, added_sel)).rowcount
+
+    in_new = sa.select(sa.literal(1)).where(stage.c.k == m.c.contact_key).exists()
+    removed_sel = sa.select(
+        sa.literal(segment_id),
+        m.c.contact_key,
+        sa.literal("removed"),
+        sa.literal("rule"),
+        sa.literal(run_id, sa.BigInteger),
+        sa.literal(at, h.c.at.type),
+    ).where(m.c.segment_id == segment_id, m.c.member.is_(True), ~in_new)
+    removed = conn.execute(h.insert().from_select(cols, removed_sel)).rowcount
+
+    if removed:
+        gone = sa.select(h.c.contact_key).where(h.c.run_id == run_id, h.c.change == "removed")
+        conn.execute(m.delete().where(m.c.segment_id == segment_id, m.c.contact_key.in_(gone)))
+    if added:
+        came = sa.select(
+            sa.literal(segment_id),
+            h.c.contact_key,
+            sa.true(),
+            sa.literal(at, m.c.since.type),
+        ).where(h.c.run_id == run_id, h.c.change == "added")
+        conn.execute(m.insert().from_select(["segment_id", "contact_key", "member", "since"], came))
+    stage.drop(conn)
+
+    count = int(row.member_count) + added - removed
+    finished = _utcnow()
+    seg_values: dict[str, Any] = {
+        "member_count": count,
+        "last_calculated_at": as_of,
+        "calculated_hash": row.rule_hash,
+        "last_run_id": run_id,
+    }
+    if added or removed:
+        seg_values["changed_at"] = finished
+    conn.execute(s.update().where(s.c.id == segment_id).values(**seg_values))
+    conn.execute(
+        r.update()
+        .where(r.c.id == run_id)
+        .values(
+            finished_at=finished,
+            added=added,
+            removed=removed,
+            member_count=count,
+            status="succeeded",
+        )
+    )
+    emit(
+        conn,
+        ev.SegmentRecalculated(
+            segment_id=segment_id,
+            run_id=run_id,
+            as_of=as_of.isoformat(),
+            added=added,
+            removed=removed,
+            member_count=count,
+            occurred_at=finished,
+        ),
+        t,
+    )
+    emit_run_batches(conn, t, segment_id, run_id, "added", added, finished, store.batch_size)
+    emit_run_batches(conn, t, segment_id, run_id, "removed", removed, finished, store.batch_size)
+    return Run(
+        run_id, segment_id, as_of, started, finished, row.rule_hash,
+        added, removed, count, "succeeded", None,
+    )
+
+
+def due_segments(
+    store: Store,
+    now: dt.datetime | None = None,
+    *,
+    every: dt.timedelta | None = None,
+    relative_every: dt.timedelta = dt.timedelta(hours=1),
+) -> list[str]:
+    """The ids of segments due for recalculation at ``now``, dependencies first.
+
+    See the module docstring for the policy.
+    """
+    now = _as_utc(now)
+    s, r = store.tables.segments, store.tables.runs
+    stmt = sa.select(s, r.c.finished_at.label("run_finished")).select_from(
+        s.outerjoin(r, r.c.id == s.c.last_run_id)
+    )
+    with store.engine.connect() as conn:
+        rows = {row.id: row for row in conn.execute(stmt)}
+    graph = {sid: json.loads(row.depends_on) for sid, row in rows.items()}
+
+    def own_reason(row: Any) -> bool:
+        if row.status != "active" or row.type == "static":
+            return False
+        last = row.last_calculated_at
+        if last is None or row.rule_hash != row.calculated_hash:
+            return True
+        if row.relative_time and now - last >= relative_every:
+            return True
+        if every is not None and now - last >= every:
+            return True
+        for dep in graph[row.id]:
+            d = rows.get(dep)
+            if d is not None and d.changed_at is not None and (
+                row.run_finished is None or d.changed_at > row.run_finished
+            ):
+                return True
+        return False
+
+    due = {sid for sid, row in rows.items() if own_reason(row)}
+    # A segment whose dependency is due is due too, so one pass brings all up to date.
+    order = dependency_order(rows, graph, closure=True)
+    for sid in order:
+        row = rows[sid]
+        if sid not in due and row.status == "active" and row.type != "static":
+            if any(dep in due for dep in graph[sid]):
+                due.add(sid)
+    return [sid for sid in order if sid in due]
