@@ -35,11 +35,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import data  # noqa: E402
-from _timing import Result, Timing, measure, micro, summary, table  # noqa: E402
+import data
+from _timing import Result, Timing, measure, micro, summary, table
 
-import segmentkit as sk  # noqa: E402
-from segmentkit.compile import python as skpy  # noqa: E402
+import segmentkit as sk
+from segmentkit.compile import python as skpy
 
 NOW = data.NOW
 Record = Mapping[str, Any]
@@ -403,7 +403,7 @@ def bench_evaluation(records: list[dict[str, Any]], sample: int, repeat: int,
         t_re_match = measure(lambda r=re_rule: sum(map(r.matches, peer_sample)), peer_repeat)
         t_re_filter = measure(lambda r=re_rule: len(list(r.filter(peer_sample))), peer_repeat)
         t_jl = {
-            name: measure(lambda fn=fn: sum(1 for r in jl_sample if fn(jl_rule, r)), peer_repeat)
+            name: measure(lambda fn=fn, lg=jl_rule: sum(1 for r in jl_sample if fn(lg, r)), peer_repeat)
             for name, fn in jl.items()
         }
         sel = f"{expected:,} of {n:,} match"
