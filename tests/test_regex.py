@@ -225,7 +225,7 @@ def test_sqlite_function_null() -> None:
 REWRITES = {
     "a.b": {
         "postgres": "a[^\\n]b",
-        "mysql": "a[^\\n]b",
+        "mysql": "(?-ix)a[^\\n]b",
         "duckdb": "a[^\\n]b",
         "bigquery": "a[^\\n]b",
         "spark": "a[^\\n]b",
@@ -234,7 +234,7 @@ REWRITES = {
     },
     "^a$": {
         "postgres": "^a$",
-        "mysql": "\\Aa\\z",
+        "mysql": "(?-ix)\\Aa\\z",
         "duckdb": "^a$",
         "bigquery": "^a$",
         "spark": "\\Aa\\z",
@@ -243,11 +243,11 @@ REWRITES = {
     },
     "(?:x|[-&a-c])": {
         "postgres": "(x|[\\-\\&a-c])",
-        "mysql": "(x|[\\-\\&a-c])",
+        "mysql": "(?-ix)(x|[\\-\\&a-c])",
         "duckdb": "(x|[\\-\\&a-c])",
         "spark": "(x|[\\-\\&a-c])",
     },
-    "a{02,003}\\%\\n": {"postgres": "a{2,3}%\\n", "mysql": "a{2,3}%\\n"},
+    "a{02,003}\\%\\n": {"postgres": "a{2,3}%\\n", "mysql": "(?-ix)a{2,3}%\\n"},
 }
 
 
@@ -538,6 +538,18 @@ def test_mariadb_needs_binary_collation(mariadb: Runner, mariadb_conn: sa.Connec
     ).scalar_one()
     assert plain == 1
     assert mariadb("é", "É") is False
+
+
+def test_mariadb_ignores_session_regex_flags(mariadb: Runner, mariadb_conn: sa.Connection) -> None:
+    """A server may set default_regex_flags; the rewritten pattern must not care."""
+    before = mariadb_conn.execute(sa.text("SELECT @@SESSION.default_regex_flags")).scalar_one()
+    mariadb_conn.execute(
+        sa.text("SET SESSION default_regex_flags = 'EXTENDED,MULTILINE,DOTALL,UNGREEDY'")
+    )
+    try:
+        assert _disagreements(mariadb, [*PATTERNS, "a b", "[ ]x", "a #b"]) == []
+    finally:
+        mariadb_conn.execute(sa.text("SET SESSION default_regex_flags = :f"), {"f": before})
 
 
 # ------------------------------------------------------------ generated patterns

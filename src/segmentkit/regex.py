@@ -26,6 +26,10 @@ case-sensitive and works on Unicode code points.
   Java let ``$`` match before a trailing line terminator, so they get ``\A``
   and ``\z``; PostgreSQL (non-newline-sensitive ARE) and RE2 already mean this
   by ``^`` and ``$``.
+* For MariaDB/MySQL the pattern starts with ``(?-ix)``: MariaDB's
+  ``default_regex_flags`` may switch on EXTENDED mode (spaces ignored) and a
+  case-insensitive collation switches on caseless matching; the prefix undoes
+  both. The ``COLLATE utf8mb4_bin`` below is still required.
 * Groups never change whether a search matches, so ``(?:...)`` is accepted and
   emitted as a plain group ``( )``, which every engine understands.
 
@@ -617,12 +621,16 @@ def _checked(pattern: str) -> _Alt:
 class _Flavor:
     bol: str
     eol: str
+    prefix: str = ""
 
 
 _RE2: Final = _Flavor("^", "$")
 _FLAVORS: Final[dict[str, _Flavor]] = {
     "postgres": _Flavor("^", "$"),  # ARE without newline-sensitive mode: string anchors
-    "mysql": _Flavor("\\A", "\\z"),  # PCRE2/ICU '$' also matches before a final newline
+    # PCRE2/ICU '$' also matches before a final newline. '(?-ix)' undoes what
+    # MariaDB's default_regex_flags (EXTENDED would drop spaces) or a
+    # case-insensitive collation would switch on.
+    "mysql": _Flavor("\\A", "\\z", "(?-ix)"),
     "duckdb": _RE2,
     "bigquery": _RE2,
     "spark": _Flavor("\\A", "\\z"),  # java.util.regex, same '$' rule as PCRE
@@ -674,7 +682,7 @@ def _emit(alt: _Alt, flavor: _Flavor) -> str:
     def alternation(a: _Alt) -> str:
         return "|".join("".join(node(x) for x in branch) for branch in a.branches)
 
-    return alternation(alt)
+    return flavor.prefix + alternation(alt)
 
 
 def for_dialect(pattern: str, dialect: str) -> str:
