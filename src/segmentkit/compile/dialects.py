@@ -58,6 +58,7 @@ _UTC = dt.UTC
 # it cannot collide with a keyword; a user table named like it is still distinct
 # because the outer columns are qualified by the contact table's own name).
 _CHILD_ALIAS = "sk_tag"
+_JSON_ALIAS = "sk_json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,14 @@ def _fn(name: str, *args: exp.Expression) -> exp.Anonymous:
 
 def _num(value: int) -> exp.Expression:
     return exp.Literal.number(value)
+
+
+def _number_text(text: str) -> exp.Expression:
+    # exp.Literal.number() negates through Decimal arithmetic, which rounds to 28
+    # significant digits: build the literal from the exact text instead.
+    if text.startswith("-"):
+        return exp.Neg(this=exp.Literal(this=text[1:], is_string=False))
+    return exp.Literal(this=text, is_string=False)
 
 
 def _paren(e: exp.Expression) -> exp.Expression:
@@ -219,7 +228,7 @@ class Compiler:
         if isinstance(value, bool):
             return exp.true() if value else exp.false()
         if isinstance(value, int | float):
-            return exp.Literal.number(repr(value) if isinstance(value, float) else value)
+            return _number_text(repr(value) if isinstance(value, float) else str(value))
         if isinstance(value, Decimal):
             return self.decimal_literal(value)
         if isinstance(value, str):
@@ -243,7 +252,7 @@ class Compiler:
 
     def decimal_literal(self, value: Decimal) -> exp.Expression:
         # Positional notation: '1E+2' would be a float literal on most engines.
-        return exp.Literal.number(format(value, "f"))
+        return _number_text(format(value, "f"))
 
     def scalar(self, param: p.Param, f: Field | None) -> exp.Expression:
         return self.bind(param.value.index, self.driver_value(param.type, f))
@@ -677,8 +686,41 @@ class MySQL(Compiler):
         return Regexp(this=exp.Collate(this=converted, expression=exp.Var(this="utf8mb4_bin")), expression=pattern)
 
     def json_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
-        # JSON_OVERLAPS compares JSON values: strings exactly, and 1 is not "1".
-        return _fn("JSON_OVERLAPS", col, self.json_param(slots, FieldType.STRING, None))
+        # JSON_TABLE unescapes each element ("\u00e9" is é; MariaDB's JSON_OVERLAPS and
+        # JSON_CONTAINS compare the escaped text and miss it) and JSON_TYPE keeps the
+        # match type-exact (1 is not "1").
+        alias = _ident(_JSON_ALIAS)
+        columns = exp.JSONSchema(
+            expressions=[
+                exp.JSONColumnDef(
+                    this=_ident("v"),
+                    kind=exp.DataType.build("LONGTEXT"),
+                    path=exp.Literal.string("$"),
+                ),
+                exp.JSONColumnDef(
+                    this=_ident("j"),
+                    kind=exp.DataType.build("JSON"),
+                    path=exp.Literal.string("$"),
+                ),
+            ]
+        )
+        table = exp.Table(
+            this=exp.JSONTable(this=col, schema=columns, path=exp.Literal.string("$[*]")),
+            alias=exp.TableAlias(this=alias),
+        )
+        value = exp.Cast(
+            this=exp.Column(this=_ident("v"), table=_ident(_JSON_ALIAS)),
+            to=exp.DataType(this=exp.DataType.Type.CHARACTER_SET, kind=exp.Var(this="utf8mb4")),
+        )
+        cond = exp.And(
+            this=exp.EQ(
+                this=_fn("JSON_TYPE", exp.Column(this=_ident("j"), table=_ident(_JSON_ALIAS))),
+                expression=exp.Literal.string("STRING"),
+            ),
+            expression=self.str_in(value, self.tag_items(slots), False),
+        )
+        sub = exp.Select(expressions=[_num(1)]).from_(table, copy=False).where(cond, copy=False)
+        return exp.Exists(this=sub)
 
     def json_length(self, col: exp.Expression) -> exp.Expression:
         return _fn("JSON_LENGTH", col)
@@ -740,7 +782,9 @@ class SQLite(Compiler):
         return exp.In(this=operand, query=exp.Subquery(this=values))
 
     def regex_search(self, subject: exp.Expression, pattern: exp.Expression) -> exp.Expression:
-        return Regexp(this=subject, expression=pattern)
+        # A function of our own (SQLite has no REGEXP unless one is registered); the
+        # same name the SQLAlchemy backend registers on its connections.
+        return _fn("sk_regexp", pattern, subject)
 
     def json_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
         each = exp.Table(this=_fn("json_each", col))

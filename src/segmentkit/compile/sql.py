@@ -282,14 +282,19 @@ def _sk_lower(value: Any) -> Any:
 
 
 def register_sqlite_functions(conn: Any) -> None:
-    """Register ``sk_lower`` and ``regexp`` on a plain ``sqlite3`` connection.
+    """Register ``sk_lower`` and ``sk_regexp`` on a plain ``sqlite3`` connection.
 
-    SQL from ``to_sql(..., dialect="sqlite")`` calls ``sk_lower`` for case-insensitive
-    conditions (SQLite's own ``lower`` is ASCII-only) and ``REGEXP`` for ``matches``.
-    Connections made through SQLAlchemy by segmentkit get them automatically.
+    SQL from ``to_sql(..., dialect="sqlite")`` calls ``sk_lower(x)`` for case-insensitive
+    conditions (SQLite's own ``lower`` is ASCII-only) and ``sk_regexp(pattern, x)`` for
+    ``matches`` (RE2, linear time). Connections made through segmentkit's SQLAlchemy
+    engines get the same functions automatically.
     """
+    conn.create_function("sk_lower", 1, _sk_lower, deterministic=True)
+    conn.create_function("sk_regexp", 2, _sk_regexp, deterministic=True)
+
+
+def _sk_regexp(pattern: Any, value: Any) -> Any:
     from ..regex import sqlite_regexp
 
-    conn.create_function("sk_lower", 1, _sk_lower, deterministic=True)
-    conn.create_function("regexp", 2, sqlite_regexp, deterministic=True)
+    return sqlite_regexp(pattern, value if value is None or isinstance(value, str) else str(value))
 
