@@ -36,7 +36,7 @@ from .model import (
 )
 from .operators import Operator
 from .operators import register as register_operator
-from .schema import ChildTable, Field, Schema, TagStorage
+from .schema import ChildTable, EventSource, Field, Schema, TagStorage
 from .types import FieldType, simple_lower
 
 try:
@@ -51,6 +51,7 @@ __all__ = [
     "CountSpec",
     "Duration",
     "EventCondition",
+    "EventSource",
     "Field",
     "FieldType",
     "Group",

@@ -20,7 +20,7 @@ from . import primitives as p
 from .errors import Problem, RuleError, did_you_mean, pointer
 from .model import Condition, EventCondition, Group, SegmentRef, parse
 from .schema import Field, Schema
-from .timeutil import PERIODS
+from .timeutil import PERIODS, shift
 from .types import CoercionError, FieldType, coerce
 
 __all__ = ["MAX_LIST_LENGTH", "BoundRule", "Context", "bind", "negate", "simplify"]
@@ -78,12 +78,31 @@ class _Binder:
         elif isinstance(rule, SegmentRef):
             pred = self.segment(rule, path)
         elif isinstance(rule, EventCondition):
-            pred = self.fail(
-                path, "event conditions need an event source, which this schema does not declare"
-            )
+            pred = self.event(rule, path)
         else:  # pragma: no cover - the model admits nothing else
             pred = self.fail(path, f"not a rule node: {type(rule).__name__}")
         return negate(pred) if negated else pred
+
+    def event(self, rule: EventCondition, path: tuple[str | int, ...]) -> p.Predicate:
+        source = self.schema.events
+        if source is None:
+            return self.fail(
+                path, "event conditions need an event source, which this schema does not declare"
+            )
+        where: p.Predicate = p.Const(True)
+        if rule.where is not None:
+            sub = _Binder(source.schema, self.now, None)
+            where = simplify(sub.node(rule.where, (*path, "where"), False))
+            self.problems.extend(sub.problems)
+        since = until = None
+        if rule.in_last is not None:
+            since = shift(self.now, -rule.in_last.amount, rule.in_last.unit, self.schema.zone)
+            until = self.now
+        op = rule.count.operator
+        if op == "neq":
+            return negate(p.EventCount(rule.event, where, since, until, "eq", rule.count.value))
+        cmp: p.CompareOp = {"eq": "eq", "gt": "gt", "gte": "ge", "lt": "lt", "lte": "le"}[op]  # type: ignore[assignment]
+        return p.EventCount(rule.event, where, since, until, cmp, rule.count.value)
 
     def segment(self, rule: SegmentRef, path: tuple[str | int, ...]) -> p.Predicate:
         known = self.segments

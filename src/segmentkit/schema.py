@@ -20,7 +20,7 @@ from sqlalchemy.sql import sqltypes
 from .errors import RuleError
 from .types import FieldType
 
-__all__ = ["ChildTable", "Field", "Schema", "TagStorage"]
+__all__ = ["ChildTable", "EventSource", "Field", "Schema", "TagStorage"]
 
 _UTC = ZoneInfo("UTC")
 
@@ -104,6 +104,33 @@ class Field:
         return self.column or self.name
 
 
+@dataclass(frozen=True, slots=True)
+class EventSource:
+    """Where a contact's events live, for event conditions.
+
+    ``table(key -> contact key, name, time, <property columns>)``; ``fields`` are the event
+    properties an event condition's ``where`` may use (a schema of their own).
+    """
+
+    table: str
+    key: str
+    name: str
+    time: str
+    fields: tuple[Field, ...] = ()
+    sa_table: sa.Table | None = field(default=None, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", tuple(self.fields))
+
+    @property
+    def schema(self) -> Schema:
+        return Schema(
+            self.fields,
+            table=self.sa_table if self.sa_table is not None else self.table,
+            key=self.key,
+        )
+
+
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
@@ -127,6 +154,7 @@ class Schema:
         table: str | sa.Table = "contacts",
         key: str = "id",
         timezone: str | None = None,
+        events: EventSource | None = None,
     ) -> None:
         self.fields: dict[str, Field] = {}
         for f in fields:
@@ -138,6 +166,7 @@ class Schema:
         self.table_schema: str | None = table.schema if isinstance(table, sa.Table) else None
         self.key = key
         self.timezone = timezone
+        self.events = events
         self.zone: ZoneInfo = _zone(timezone) if timezone else _UTC
 
     # -- lookup -------------------------------------------------------------

@@ -95,6 +95,7 @@ class _Gen:
         self.safe_fields: dict[str, str] = {}  # field name -> local name in safe()
         self.normalisers: dict[str, str] = {}  # local name -> normaliser expression
         self.consts: dict[str, str] = {}  # expression -> local name (deduplicated)
+        self.event_leaves: list[p.EventCount] = []
 
     def const(self, expr: str) -> str:
         name = self.consts.get(expr)
@@ -206,22 +207,32 @@ class _Gen:
                 members = self.const(f"SEG[{sid!r}]")
                 key = f"r[{self.key!r}]" if fast else f"r.get({self.key!r})"
                 return f"({key} in {members})", []
-            case p.EventCount():
-                raise UnsupportedError(
-                    "event condition", "python", "event sources are not wired yet"
-                )
+            case p.EventCount(op=op, count=count):
+                if node not in self.event_leaves:  # visited twice: fast and safe
+                    self.event_leaves.append(node)
+                counter = self.const(f"EV[{self.event_leaves.index(node)}]")
+                key = f"r[{self.key!r}]" if fast else f"r.get({self.key!r})"
+                sym = {"eq": "==", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[op]
+                return f"({counter}({key}) {sym} {count})", []
         raise TypeError(f"unknown primitive {node!r}")  # pragma: no cover
 
 
+def event_leaves(shape: p.Predicate) -> list[p.EventCount]:
+    """The event-count leaves of a shape, in the order ``EV[i]`` refers to them."""
+    gen = _Gen("")
+    gen.pred(shape, fast=True)
+    return gen.event_leaves
+
+
 def generate_source(shape: p.Predicate, key: str) -> str:
-    """Python source of a factory ``make(P, N, SEG)`` returning ``(match, filter)``."""
+    """Python source of a factory ``make(P, N, SEG, EV)`` returning ``(match, filter)``."""
     gen = _Gen(key)
     fast = gen.pred(shape, fast=True)
     safe = gen.pred(shape, fast=False)
     reads = "\n".join(f"        {local} = {gen.normalisers[local]}" for local in gen.normalisers)
     setup = "\n".join(f"    {line}" for line in gen.setup) or "    pass"
     return f"""\
-def make(P, N, SEG):
+def make(P, N, SEG, EV):
 {setup}
 
     def safe(r):
@@ -266,17 +277,57 @@ def _factory(shape: p.Predicate, key: str) -> Callable[..., Any]:
     return factory  # type: ignore[no-any-return]
 
 
+def _event_counter(
+    leaf: p.EventCount,
+    schema: Schema,
+    now: dt.datetime,
+    events: Mapping[Any, Iterable[Mapping[str, Any]]] | None,
+) -> Callable[[Any], int]:
+    """``count(contact_key)``: the contact's events that satisfy ``leaf`` (0 when none)."""
+    source = schema.events
+    if source is None or events is None:
+        raise UnsupportedError(
+            "event condition", "python", "pass events={contact key: [event, ...]}"
+        )
+    where = compile_python(BoundRule(leaf.where, source.schema, now), source.schema)
+    instant = _instant(schema.zone)
+    name_col, time_col = source.name, source.time
+    since, until, wanted = leaf.since, leaf.until, leaf.event
+
+    def count(key: Any) -> int:
+        n = 0
+        for event in events.get(key, ()):
+            if event.get(name_col) != wanted:
+                continue
+            if since is not None or until is not None:
+                at = instant(event.get(time_col))
+                if (
+                    at is None
+                    or (since is not None and at < since)
+                    or (until is not None and at > until)
+                ):
+                    continue
+            if where(event):
+                n += 1
+        return n
+
+    return count
+
+
 def compile_python(
     rule: Any,
     schema: Schema,
     now: dt.datetime | None = None,
     *,
     segments: Mapping[str, Iterable[Any]] | None = None,
+    events: Mapping[Any, Iterable[Mapping[str, Any]]] | None = None,
 ) -> Matcher:
     """Compile ``rule`` to ``match(record) -> bool`` over Mappings keyed by field name.
 
     ``match.filter(records)`` is the batch path, ``match.source`` the generated code.
-    ``segments`` maps segment ids to member keys for ``{"segment": id}`` references.
+    ``segments`` maps segment ids to member keys for ``{"segment": id}`` references;
+    ``events`` maps contact keys to their events (Mappings with the event source's name,
+    time and property columns) for event conditions.
     Missing keys and ``None`` are NULL; naive datetimes are read in the field's zone.
     """
     bound = bind(rule, schema, now=now, segments=segments)
@@ -292,7 +343,8 @@ def compile_python(
                 f"segment reference {sid!r}", "python", "pass segments={id: member keys}"
             )
         members[sid] = frozenset(segments[sid])
-    match, filter_ = factory(params, normalisers, members)
+    counters = [_event_counter(leaf, schema, bound.now, events) for leaf in event_leaves(shape)]
+    match, filter_ = factory(params, normalisers, members, counters)
     match.filter = filter_
     match.source = factory.source  # type: ignore[attr-defined]
     match.bound = bound
