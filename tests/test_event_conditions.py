@@ -24,7 +24,7 @@ def purchase(days_ago: float, amount: str = "20", sku: str = "A") -> dict[str, o
     return {
         "name": "purchase",
         "occurred_at": NOW - dt.timedelta(days=days_ago),
-        "amount": amount,
+        "amount": Decimal(amount),
         "sku": sku,
     }
 
