@@ -18,6 +18,7 @@ them, so what each dialect emits is visible here.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -90,6 +91,20 @@ def _fn(name: str, *args: exp.Expression) -> exp.Anonymous:
 
 def _num(value: int) -> exp.Expression:
     return exp.Literal.number(value)
+
+
+@functools.lru_cache(maxsize=None)
+def _dtype_proto(name: str, dialect: str | None) -> exp.DataType:
+    return exp.DataType.build(name, dialect=dialect)
+
+
+def _dtype(name: str, dialect: str | None = None) -> exp.DataType:
+    # DataType.build parses its text: build each type once, hand out copies.
+    return _dtype_proto(name, dialect).copy()
+
+
+def _cast(e: exp.Expression, name: str, dialect: str | None = None) -> exp.Cast:
+    return exp.Cast(this=e, to=_dtype(name, dialect))
 
 
 def _number_text(text: str) -> exp.Expression:
@@ -235,17 +250,15 @@ class Compiler:
             return exp.Literal.string(value)
         if isinstance(value, dt.datetime):
             if value.tzinfo is None:
-                return exp.cast(
+                return _cast(
                     exp.Literal.string(value.isoformat(sep=" ", timespec="microseconds")),
-                    exp.DataType.build(self.naive_timestamp, dialect=self.sqlglot_dialect),
+                    self.naive_timestamp,
+                    self.sqlglot_dialect,
                 )
             text = value.astimezone(_UTC).isoformat(sep=" ", timespec="microseconds")
-            return exp.cast(
-                exp.Literal.string(text),
-                exp.DataType.build(self.aware_timestamp, dialect=self.sqlglot_dialect),
-            )
+            return _cast(exp.Literal.string(text), self.aware_timestamp, self.sqlglot_dialect)
         if isinstance(value, dt.date):
-            return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.build("DATE"))
+            return _cast(exp.Literal.string(value.isoformat()), "DATE")
         if isinstance(value, list | tuple):
             return exp.Array(expressions=[self.literal(v) for v in value])
         raise TypeError(f"cannot write {type(value).__name__} as a SQL literal")  # pragma: no cover
@@ -588,14 +601,14 @@ class Postgres(Compiler):
             kind = "TIMESTAMP[]" if f is None or f.naive else "TIMESTAMPTZ[]"
         else:
             kind = self._ARRAY_TYPES[ftype]
-        arr = exp.cast(self.list_param(slots, ftype, f), exp.DataType.build(kind, dialect="postgres"))
+        arr = _cast(self.list_param(slots, ftype, f), kind, "postgres")
         return exp.EQ(this=operand, expression=exp.Any(this=exp.Paren(this=arr)))
 
     def regex_search(self, subject: exp.Expression, pattern: exp.Expression) -> exp.Expression:
         return exp.RegexpLike(this=subject, expression=pattern)
 
     def array_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
-        arr = exp.cast(self.list_param(slots, FieldType.STRING, None), exp.DataType.build("TEXT[]", dialect="postgres"))
+        arr = _cast(self.list_param(slots, FieldType.STRING, None), "TEXT[]", "postgres")
         return exp.ArrayOverlaps(this=col, expression=arr)
 
     def array_length(self, col: exp.Expression) -> exp.Expression:
@@ -603,11 +616,11 @@ class Postgres(Compiler):
 
     def json_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
         # `?|` matches top-level string elements only: type-exact (1 is not "1").
-        arr = exp.cast(self.list_param(slots, FieldType.STRING, None), exp.DataType.build("TEXT[]", dialect="postgres"))
-        return exp.JSONBContainsAnyTopKeys(this=exp.cast(col, exp.DataType.build("JSONB")), expression=arr)
+        arr = _cast(self.list_param(slots, FieldType.STRING, None), "TEXT[]", "postgres")
+        return exp.JSONBContainsAnyTopKeys(this=_cast(col, "JSONB"), expression=arr)
 
     def json_length(self, col: exp.Expression) -> exp.Expression:
-        return _fn("JSONB_ARRAY_LENGTH", exp.cast(col, exp.DataType.build("JSONB")))
+        return _fn("JSONB_ARRAY_LENGTH", _cast(col, "JSONB"))
 
 
 class MySQL(Compiler):
@@ -631,7 +644,7 @@ class MySQL(Compiler):
 
     @staticmethod
     def _bin(e: exp.Expression) -> exp.Expression:
-        return exp.cast(e, exp.DataType.build("BINARY"))
+        return _cast(e, "BINARY")
 
     def str_eq(self, left: exp.Expression, right: exp.Expression, plain: bool) -> exp.Expression:
         exact = exp.EQ(this=self._bin(left), expression=self._bin(_copy(right)))
@@ -694,12 +707,12 @@ class MySQL(Compiler):
             expressions=[
                 exp.JSONColumnDef(
                     this=_ident("v"),
-                    kind=exp.DataType.build("LONGTEXT"),
+                    kind=_dtype("LONGTEXT"),
                     path=exp.Literal.string("$"),
                 ),
                 exp.JSONColumnDef(
                     this=_ident("j"),
-                    kind=exp.DataType.build("JSON"),
+                    kind=_dtype("JSON"),
                     path=exp.Literal.string("$"),
                 ),
             ]
@@ -856,12 +869,12 @@ class BigQuery(Compiler):
         if isinstance(value, dt.datetime):
             text = (value.astimezone(_UTC) if value.tzinfo else value).isoformat(sep=" ", timespec="microseconds")
             kind = "TIMESTAMP" if value.tzinfo else "DATETIME"
-            return exp.cast(exp.Literal.string(text.removesuffix("+00:00")), exp.DataType.build(kind, dialect="bigquery"))
+            return _cast(exp.Literal.string(text.removesuffix("+00:00")), kind, "bigquery")
         return super().literal(value)
 
     def decimal_literal(self, value: Decimal) -> exp.Expression:
         # A bare 1.5 is FLOAT64 in BigQuery; exact decimals need a typed literal.
-        return exp.cast(exp.Literal.string(format(value, "f")), exp.DataType.build("BIGNUMERIC", dialect="bigquery"))
+        return _cast(exp.Literal.string(format(value, "f")), "BIGNUMERIC", "bigquery")
 
     def lower(self, e: exp.Expression) -> exp.Expression:
         return _lower_full_to_simple(e)
@@ -924,7 +937,7 @@ class Spark(Compiler):
         if isinstance(value, dt.datetime) and value.tzinfo is not None:
             # Spark's TIMESTAMP is an instant; the offset makes the literal exact.
             text = value.astimezone(_UTC).isoformat(sep=" ", timespec="microseconds")
-            return exp.cast(exp.Literal.string(text), exp.DataType.build("TIMESTAMP", dialect="spark"))
+            return _cast(exp.Literal.string(text), "TIMESTAMP", "spark")
         return super().literal(value)
 
     def lower(self, e: exp.Expression) -> exp.Expression:
