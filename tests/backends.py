@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
@@ -296,6 +297,12 @@ class MariaDBBackend(SQLBackend):
     def table_kwargs(self) -> dict[str, Any]:
         # A case-, accent- and pad-insensitive default collation: the one users have.
         return {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_general_ci"}
+
+
+def gap(request: pytest.FixtureRequest, backend: Backend, gaps: Mapping[str, str]) -> None:
+    """Mark the running test as an expected (strict) failure on the named backends."""
+    if backend.name in gaps:
+        request.applymarker(pytest.mark.xfail(reason=f"{backend.name}: {gaps[backend.name]}", strict=True))
 
 
 BACKENDS: dict[str, type[Backend]] = {
