@@ -463,10 +463,11 @@ def to_querybuilder(rule: Any, *, independent_combinators: bool = False) -> dict
         problems.add(path, f"{what} have no react-querybuilder form")
         return {}
 
-    root = tree if isinstance(tree, Group) else Group(rules=(tree,))
-    out = walk(root, () if isinstance(tree, Group) else ("__root__",))
-    if problems.items and not isinstance(tree, Group):
-        problems.items = [type(p)(p.path.replace("/__root__", "", 1), p.message) for p in problems.items]
+    out = walk(tree, ())
+    if not isinstance(tree, Group):
+        out = {"combinator": "and", "rules": [out]}
+        if independent_combinators:
+            del out["combinator"]
     problems.raise_if_any()
     return out
 
