@@ -36,6 +36,8 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     print_blob=True,
 )
+# A long bug hunt on demand: HYPOTHESIS_PROFILE=hunt.
+settings.register_profile("hunt", parent=settings.get_profile("ci"), max_examples=2000)
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "true" else "dev")
 )
