@@ -1,0 +1,75 @@
+"""Run every segmentkit benchmark in one go and print ratios against DESIGN.md's targets.
+
+    python bench/run.py                  # 1,000,000 contacts (a quarter of an hour here)
+    python bench/run.py --records 200000
+    python bench/run.py --quick          # 100,000 contacts, fewer repeats: a smoke run
+
+The contacts are generated once and shared by the Python and SQL benchmarks. Database
+tables are reused between runs when they already hold the same contacts (see
+``data.py``). PostgreSQL and MariaDB are skipped with a message when unreachable.
+Every figure is the best of several runs (the median is printed beside it): the
+machine is shared, so the best run is the one least disturbed by others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_python  # noqa: E402
+import bench_sql  # noqa: E402
+import data  # noqa: E402
+from _timing import Result, summary  # noqa: E402
+
+import segmentkit as sk  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=None, help="contacts (default 1,000,000)")
+    parser.add_argument("--quick", action="store_true", help="100,000 contacts, 3 repeats")
+    parser.add_argument("--repeat", type=int, default=None, help="runs per measurement (default 5)")
+    parser.add_argument("--sample", type=int, default=20_000, help="records for the slow peers")
+    parser.add_argument("--engines", default=",".join(bench_sql.ENGINES))
+    parser.add_argument("--skip", default="", help="comma-separated: python,sql")
+    parser.add_argument("--seed", type=int, default=data.DEFAULT_SEED)
+    args = parser.parse_args(argv)
+    records = args.records or (100_000 if args.quick else data.DEFAULT_RECORDS)
+    repeat = args.repeat or (3 if args.quick else 5)
+    sample = min(args.sample, 10_000 if args.quick else args.sample, records)
+    skip = set(filter(None, args.skip.split(",")))
+
+    started = time.perf_counter()
+    print(f"segmentkit {sk.__version__} benchmarks, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "
+          f"Python {platform.python_version()}, {os.cpu_count()} CPUs, {records:,} contacts")  # fmt: skip
+    t0 = time.perf_counter()
+    cols = data.generate_columns(records, args.seed)
+    keys = tuple(cols)
+    contacts = [dict(zip(keys, row, strict=True)) for row in zip(*cols.values(), strict=True)]
+    print(f"generated {records:,} contacts in {time.perf_counter() - t0:.1f} s\n")
+
+    results: list[Result] = []
+    if "python" not in skip:
+        results += bench_python.run(records, sample, repeat, args.seed, contacts=contacts)
+    if "sql" not in skip:
+        engines = tuple(filter(None, args.engines.split(",")))
+        results += bench_sql.run(records, repeat, engines, args.seed, contacts=contacts, cols=cols)
+
+    print(f"== Summary: ratios and times against DESIGN.md's targets ({records:,} contacts, "
+          f"best of {repeat}) ==")  # fmt: skip
+    print(summary(results))
+    met = sum(1 for r in results if r.met is True)
+    missed = sum(1 for r in results if r.met is False)
+    print(f"\n{met} targets met, {missed} missed; total time {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
