@@ -50,6 +50,8 @@ mysql       ``CONVERT({subject} USING utf8mb4) COLLATE utf8mb4_bin REGEXP
             the collation; ``utf8mb4_bin`` is case-sensitive and still a
             character (not byte) string, so classes and ``.`` see code points.
             ``CAST(... AS BINARY)`` would make them see bytes: never use it.
+            Any ``utf8mb4`` binary collation does (``utf8mb4_nopad_bin``,
+            MySQL 8's ``utf8mb4_0900_bin``): padding plays no part in REGEXP.
 duckdb      ``regexp_matches({subject}, {pattern})``  (RE2)
 sqlite      ``{subject} REGEXP {pattern}`` after registering
             ``conn.create_function("regexp", 2, sqlite_regexp,
