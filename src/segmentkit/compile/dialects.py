@@ -55,9 +55,9 @@ ParamStyle = Literal["pyformat", "named", "numeric", "at", "qmark"]
 SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 _UTC = dt.UTC
 
-# Alias of the child-table row inside an EXISTS subquery (a quoted identifier, so
-# it cannot collide with a keyword; a user table named like it is still distinct
-# because the outer columns are qualified by the contact table's own name).
+# Aliases of the rows inside EXISTS subqueries (child-table tags, JSON elements).
+# Outer columns are qualified by the contact table's name, so an alias must differ
+# from it: :meth:`Compiler.alias` appends underscores until it does.
 _CHILD_ALIAS = "sk_tag"
 _JSON_ALIAS = "sk_json"
 
@@ -187,8 +187,11 @@ class Compiler:
         raise UnsupportedError(construct, self.name, reason)
 
     # ---------------------------------------------------------------- columns
-    def table_ref(self) -> exp.Identifier:
-        return _ident(self.schema.table)
+    def alias(self, base: str) -> exp.Identifier:
+        name = base
+        while name == self.schema.table:
+            name += "_"
+        return _ident(name)
 
     def column(self, f: Field) -> exp.Column:
         return exp.Column(
@@ -517,12 +520,12 @@ class Compiler:
         table = exp.Table(
             this=_ident(ct.table),
             db=_ident(db) if db else None,
-            alias=exp.TableAlias(this=_ident(_CHILD_ALIAS)),
+            alias=exp.TableAlias(this=self.alias(_CHILD_ALIAS)),
         )
-        key = exp.Column(this=_ident(ct.key), table=_ident(_CHILD_ALIAS))
+        key = exp.Column(this=_ident(ct.key), table=self.alias(_CHILD_ALIAS))
         cond: exp.Expression = exp.EQ(this=key, expression=self.key_column())
         if slots is not None:
-            value = exp.Column(this=_ident(ct.value), table=_ident(_CHILD_ALIAS))
+            value = exp.Column(this=_ident(ct.value), table=self.alias(_CHILD_ALIAS))
             items = self.tag_items(slots)
             match_ = (
                 self.str_eq(value, items[0], True)
@@ -702,7 +705,7 @@ class MySQL(Compiler):
         # JSON_TABLE unescapes each element ("\u00e9" is é; MariaDB's JSON_OVERLAPS and
         # JSON_CONTAINS compare the escaped text and miss it) and JSON_TYPE keeps the
         # match type-exact (1 is not "1").
-        alias = _ident(_JSON_ALIAS)
+        alias = self.alias(_JSON_ALIAS)
         columns = exp.JSONSchema(
             expressions=[
                 exp.JSONColumnDef(
@@ -722,12 +725,12 @@ class MySQL(Compiler):
             alias=exp.TableAlias(this=alias),
         )
         value = exp.Cast(
-            this=exp.Column(this=_ident("v"), table=_ident(_JSON_ALIAS)),
+            this=exp.Column(this=_ident("v"), table=self.alias(_JSON_ALIAS)),
             to=exp.DataType(this=exp.DataType.Type.CHARACTER_SET, kind=exp.Var(this="utf8mb4")),
         )
         cond = exp.And(
             this=exp.EQ(
-                this=_fn("JSON_TYPE", exp.Column(this=_ident("j"), table=_ident(_JSON_ALIAS))),
+                this=_fn("JSON_TYPE", exp.Column(this=_ident("j"), table=self.alias(_JSON_ALIAS))),
                 expression=exp.Literal.string("STRING"),
             ),
             expression=self.str_in(value, self.tag_items(slots), False),
@@ -789,7 +792,7 @@ class SQLite(Compiler):
     def in_large(
         self, operand: exp.Expression, slots: tuple[Any, ...], ftype: FieldType, f: Field | None
     ) -> exp.Expression:
-        values = exp.Select(expressions=[exp.column("value")]).from_(
+        values = exp.Select(expressions=[exp.Column(this=_ident("value"))]).from_(
             exp.Table(this=_fn("json_each", self.json_param(slots, ftype, f))), copy=False
         )
         return exp.In(this=operand, query=exp.Subquery(this=values))
@@ -800,10 +803,17 @@ class SQLite(Compiler):
         return _fn("sk_regexp", pattern, subject)
 
     def json_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
-        each = exp.Table(this=_fn("json_each", col))
+        alias = self.alias(_JSON_ALIAS)
+        each = exp.Table(this=_fn("json_each", col), alias=exp.TableAlias(this=alias))
         cond = exp.And(
-            this=exp.EQ(this=exp.column("type"), expression=exp.Literal.string("text")),
-            expression=exp.In(this=exp.column("value"), expressions=self.tag_items(slots)),
+            this=exp.EQ(
+                this=exp.Column(this=_ident("type"), table=alias.copy()),
+                expression=exp.Literal.string("text"),
+            ),
+            expression=exp.In(
+                this=exp.Column(this=_ident("value"), table=alias.copy()),
+                expressions=self.tag_items(slots),
+            ),
         )
         sub = exp.Select(expressions=[_num(1)]).from_(each, copy=False).where(cond, copy=False)
         return exp.Exists(this=sub)
@@ -842,10 +852,18 @@ class DuckDB(Compiler):
         return _fn("LEN", col)
 
     def json_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
-        each = exp.Table(this=_fn("json_each", col), alias=exp.TableAlias(this=_ident("e")))
-        value = _fn("json_extract_string", exp.column("value", table=_ident("e")), exp.Literal.string("$"))
+        alias = self.alias(_JSON_ALIAS)
+        each = exp.Table(this=_fn("json_each", col), alias=exp.TableAlias(this=alias))
+        value = _fn(
+            "json_extract_string",
+            exp.Column(this=_ident("value"), table=alias.copy()),
+            exp.Literal.string("$"),
+        )
         cond = exp.And(
-            this=exp.EQ(this=exp.column("type", table=_ident("e")), expression=exp.Literal.string("VARCHAR")),
+            this=exp.EQ(
+                this=exp.Column(this=_ident("type"), table=alias.copy()),
+                expression=exp.Literal.string("VARCHAR"),
+            ),
             expression=exp.In(this=value, expressions=self.tag_items(slots)),
         )
         sub = exp.Select(expressions=[_num(1)]).from_(each, copy=False).where(cond, copy=False)
@@ -883,8 +901,8 @@ class BigQuery(Compiler):
         return _fn("REGEXP_CONTAINS", subject, pattern)
 
     def array_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
-        tag = exp.column("sk_t")
-        unnest = exp.Unnest(expressions=[col], alias=exp.TableAlias(this=exp.to_identifier("sk_t")))
+        tag = exp.Column(this=self.alias("sk_t"))
+        unnest = exp.Unnest(expressions=[col], alias=exp.TableAlias(columns=[self.alias("sk_t")]))
         sub = exp.Select(expressions=[_num(1)]).from_(unnest, copy=False).where(
             exp.In(this=tag, expressions=self.tag_items(slots)), copy=False
         )
