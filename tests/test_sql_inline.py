@@ -53,22 +53,99 @@ PAYLOADS: list[str] = (
 
 # --------------------------------------------------------------------------- data
 STRINGS: list[str | None] = [
-    None, "", " ", "  ", "a", "A", "a ", " a", "ab", "abc", "Abc", "ABC", "b", "z",
-    "%", "_", "%_", "a%b", "a_b", "a%", "_a", "'", "''", '"', "\\", "\\%", "a\\_b", "\\\\",
-    "O'Brien", "x'; DROP TABLE contacts; --", "1 OR 1=1", "Straße", "STRASSE", "ß", "ẞ",
-    "İstanbul", "istanbul", "ı", "ΣΑΣ", "σας", "Σ", "ς", "Ärger", "ärger", "e\u0301", "\u00e9",
-    "É", "日本", "ǅ", "ǆ", "K", "\u212a", "k", "\U0001f600", "\U0001f600a", "\uffff",
-    "\t", "a\nb", "$1", ":p0", "%(p0)s", "?", "@p0", "${x}", "'; --", "\\'",
+    None,
+    "",
+    " ",
+    "  ",
+    "a",
+    "A",
+    "a ",
+    " a",
+    "ab",
+    "abc",
+    "Abc",
+    "ABC",
+    "b",
+    "z",
+    "%",
+    "_",
+    "%_",
+    "a%b",
+    "a_b",
+    "a%",
+    "_a",
+    "'",
+    "''",
+    '"',
+    "\\",
+    "\\%",
+    "a\\_b",
+    "\\\\",
+    "O'Brien",
+    "x'; DROP TABLE contacts; --",
+    "1 OR 1=1",
+    "Straße",
+    "STRASSE",
+    "ß",
+    "ẞ",
+    "İstanbul",
+    "istanbul",
+    "ı",
+    "ΣΑΣ",
+    "σας",
+    "Σ",
+    "ς",
+    "Ärger",
+    "ärger",
+    "e\u0301",
+    "\u00e9",
+    "É",
+    "日本",
+    "ǅ",
+    "ǆ",
+    "K",
+    "\u212a",
+    "k",
+    "\U0001f600",
+    "\U0001f600a",
+    "\uffff",
+    "\t",
+    "a\nb",
+    "$1",
+    ":p0",
+    "%(p0)s",
+    "?",
+    "@p0",
+    "${x}",
+    "'; --",
+    "\\'",
 ]
 POOL: list[str | None] = [*STRINGS, *PAYLOADS]
 INTS = [None, 0, 1, -1, 17, 18, 65, INT64_MIN, INT64_MAX, 2**31, -(2**31) - 1, 2**53 + 1, 100]
 # Decimals an 8-byte float holds exactly enough (SQLite stores NUMERIC as REAL).
-DECIMALS = [None, Decimal("0"), Decimal("0.1"), Decimal("-0.1"), Decimal("99.99"),
-            Decimal("100"), Decimal("-100.5"), Decimal("123456789012.5"), Decimal("0.0000000001")]
+DECIMALS = [
+    None,
+    Decimal("0"),
+    Decimal("0.1"),
+    Decimal("-0.1"),
+    Decimal("99.99"),
+    Decimal("100"),
+    Decimal("-100.5"),
+    Decimal("123456789012.5"),
+    Decimal("0.0000000001"),
+]
 FLOATS = [None, 0.0, -0.0, 0.5, 1.0, -1.5, 1e-9, 1e15, 0.1, 1e300]
 BOOLS = [None, True, False]
-DATES = [None, dt.date(2024, 2, 29), dt.date(2024, 3, 1), dt.date(2024, 3, 31),
-         dt.date(2023, 12, 31), dt.date(1970, 1, 1), dt.date(9999, 12, 31), dt.date(1, 1, 1)]
+DATES = [
+    None,
+    dt.date(2024, 2, 29),
+    dt.date(2024, 3, 1),
+    dt.date(2024, 3, 31),
+    dt.date(2023, 12, 31),
+    dt.date(1970, 1, 1),
+    dt.date(9999, 12, 31),
+    dt.date(1, 1, 1),
+]
 INSTANTS = [
     dt.datetime(2024, 3, 31, 0, 59, 59, 999999, tzinfo=UTC),
     dt.datetime(2024, 3, 31, 1, 0, tzinfo=UTC),
@@ -82,9 +159,19 @@ INSTANTS = [
 AWARE = [None, *INSTANTS, dt.datetime(2024, 10, 27, 0, 30, tzinfo=UTC)]  # + a fold instant
 NAIVE = [None, *INSTANTS]  # wall time in Berlin cannot hold the fold hour
 TAGS: list[frozenset[str] | None] = [
-    None, frozenset(), frozenset({"vip"}), frozenset({"VIP"}), frozenset({"vip", "news"}),
-    frozenset({"%"}), frozenset({"'"}), frozenset({"\u00e9"}), frozenset({"e\u0301"}),
-    frozenset({"vip "}), frozenset({""}), frozenset({"\\"}), frozenset({"ß", "ss"}),
+    None,
+    frozenset(),
+    frozenset({"vip"}),
+    frozenset({"VIP"}),
+    frozenset({"vip", "news"}),
+    frozenset({"%"}),
+    frozenset({"'"}),
+    frozenset({"\u00e9"}),
+    frozenset({"e\u0301"}),
+    frozenset({"vip "}),
+    frozenset({""}),
+    frozenset({"\\"}),
+    frozenset({"ß", "ss"}),
     frozenset({"1"}),
 ]
 CHILD_TAGS = [t for t in TAGS if t != frozenset()]  # a child table has no "empty" set
@@ -98,13 +185,24 @@ def _cycle(values: Sequence[Any], i: int, stride: int) -> Any:
 def make_rows() -> list[dict[str, Any]]:
     rows = []
     for i, s in enumerate(POOL):
-        rows.append({
-            "id": i + 1, "s": s, "t": _cycle(POOL, i, 7), "odd": _cycle(STRINGS, i, 3),
-            "n": _cycle(INTS, i, 1), "d": _cycle(DECIMALS, i, 1), "f": _cycle(FLOATS, i, 1),
-            "b": _cycle(BOOLS, i, 1), "day": _cycle(DATES, i, 1), "at": _cycle(AWARE, i, 1),
-            "seen": _cycle(NAIVE, i, 2), "tags": _cycle(TAGS, i, 1), "jtags": _cycle(TAGS, i, 3),
-            "ctags": _cycle(CHILD_TAGS, i, 2),
-        })
+        rows.append(
+            {
+                "id": i + 1,
+                "s": s,
+                "t": _cycle(POOL, i, 7),
+                "odd": _cycle(STRINGS, i, 3),
+                "n": _cycle(INTS, i, 1),
+                "d": _cycle(DECIMALS, i, 1),
+                "f": _cycle(FLOATS, i, 1),
+                "b": _cycle(BOOLS, i, 1),
+                "day": _cycle(DATES, i, 1),
+                "at": _cycle(AWARE, i, 1),
+                "seen": _cycle(NAIVE, i, 2),
+                "tags": _cycle(TAGS, i, 1),
+                "jtags": _cycle(TAGS, i, 3),
+                "ctags": _cycle(CHILD_TAGS, i, 2),
+            }
+        )
     return rows
 
 
@@ -170,26 +268,74 @@ class Engine:
             cur.close()
 
     def stored(self, row: dict[str, Any]) -> list[Any]:
-        return [row[k] for k in ("id", "s", "t", "odd", "n", "d", "f", "b", "day", "at", "seen",
-                                 "tags", "jtags")]
+        return [
+            row[k]
+            for k in (
+                "id",
+                "s",
+                "t",
+                "odd",
+                "n",
+                "d",
+                "f",
+                "b",
+                "day",
+                "at",
+                "seen",
+                "tags",
+                "jtags",
+            )
+        ]
 
     def columns_sql(self) -> str:
-        names = ["id", "s", "t", ODD_COLUMN, "n", "d", "f", "b", "day", "at", "seen", "tags", "jtags"]
-        kinds = ["id", "string", "string", "string", "n", "d", "f", "b", "day", "at", "seen",
-                 "tags", "jtags"]
-        return ", ".join(f"{_q(n, self.dialect)} {self.types[k]}" for n, k in zip(names, kinds, strict=True))
+        names = [
+            "id",
+            "s",
+            "t",
+            ODD_COLUMN,
+            "n",
+            "d",
+            "f",
+            "b",
+            "day",
+            "at",
+            "seen",
+            "tags",
+            "jtags",
+        ]
+        kinds = [
+            "id",
+            "string",
+            "string",
+            "string",
+            "n",
+            "d",
+            "f",
+            "b",
+            "day",
+            "at",
+            "seen",
+            "tags",
+            "jtags",
+        ]
+        return ", ".join(
+            f"{_q(n, self.dialect)} {self.types[k]}" for n, k in zip(names, kinds, strict=True)
+        )
 
     def create(self) -> None:
         q = self.dialect
         self.drop()
-        self.cursor_run(f"CREATE TABLE {_q(self.table, q)} ({self.columns_sql()}){self.table_suffix()}")
+        self.cursor_run(
+            f"CREATE TABLE {_q(self.table, q)} ({self.columns_sql()}){self.table_suffix()}"
+        )
         self.cursor_run(
             f"CREATE TABLE {_q(self.child, q)} ({_q('contact_id', q)} {self.types['n']}, "
             f"{_q('tag', q)} {self.types['string']}){self.table_suffix()}"
         )
         marks = ", ".join([self.placeholder] * 13)
-        self.insert_many(f"INSERT INTO {_q(self.table, q)} VALUES ({marks})",
-                         [self.stored(r) for r in ROWS])
+        self.insert_many(
+            f"INSERT INTO {_q(self.table, q)} VALUES ({marks})", [self.stored(r) for r in ROWS]
+        )
         self.insert_many(
             f"INSERT INTO {_q(self.child, q)} VALUES ({self.placeholder}, {self.placeholder})",
             [[r["id"], tag] for r in ROWS if r["ctags"] for tag in sorted(r["ctags"])],
@@ -234,9 +380,17 @@ def _json(tags: frozenset[str] | None) -> str | None:
 class SQLiteEngine(Engine):
     name = dialect = "sqlite"
     types: ClassVar[dict[str, str]] = {
-        "id": "INTEGER PRIMARY KEY", "string": "TEXT", "n": "INTEGER", "d": "NUMERIC",
-        "f": "REAL", "b": "INTEGER", "day": "TEXT", "at": "TEXT", "seen": "TEXT",
-        "tags": "TEXT", "jtags": "TEXT",
+        "id": "INTEGER PRIMARY KEY",
+        "string": "TEXT",
+        "n": "INTEGER",
+        "d": "NUMERIC",
+        "f": "REAL",
+        "b": "INTEGER",
+        "day": "TEXT",
+        "at": "TEXT",
+        "seen": "TEXT",
+        "tags": "TEXT",
+        "jtags": "TEXT",
     }
 
     def connect(self) -> Any:
@@ -267,9 +421,17 @@ class DuckDBEngine(Engine):
     name = dialect = "duckdb"
     tags_storage = TagStorage.ARRAY
     types: ClassVar[dict[str, str]] = {
-        "id": "BIGINT PRIMARY KEY", "string": "VARCHAR", "n": "BIGINT", "d": "DECIMAL(38, 10)",
-        "f": "DOUBLE", "b": "BOOLEAN", "day": "DATE", "at": "TIMESTAMPTZ", "seen": "TIMESTAMP",
-        "tags": "VARCHAR[]", "jtags": "JSON",
+        "id": "BIGINT PRIMARY KEY",
+        "string": "VARCHAR",
+        "n": "BIGINT",
+        "d": "DECIMAL(38, 10)",
+        "f": "DOUBLE",
+        "b": "BOOLEAN",
+        "day": "DATE",
+        "at": "TIMESTAMPTZ",
+        "seen": "TIMESTAMP",
+        "tags": "VARCHAR[]",
+        "jtags": "JSON",
     }
 
     def connect(self) -> Any:
@@ -287,7 +449,10 @@ class DuckDBEngine(Engine):
         return out
 
     def members(self, text: str, params: Any) -> set[int]:
-        return {row[0] for row in self.conn.execute(text, params if params is not None else []).fetchall()}
+        return {
+            row[0]
+            for row in self.conn.execute(text, params if params is not None else []).fetchall()
+        }
 
     def close(self) -> None:
         self.conn.close()
@@ -305,9 +470,17 @@ class PostgresEngine(Engine):
     tags_storage = TagStorage.ARRAY
     placeholder = "%s"
     types: ClassVar[dict[str, str]] = {
-        "id": "BIGINT PRIMARY KEY", "string": "TEXT", "n": "BIGINT", "d": "NUMERIC(38, 10)",
-        "f": "DOUBLE PRECISION", "b": "BOOLEAN", "day": "DATE", "at": "TIMESTAMPTZ",
-        "seen": "TIMESTAMP", "tags": "TEXT[]", "jtags": "JSONB",
+        "id": "BIGINT PRIMARY KEY",
+        "string": "TEXT",
+        "n": "BIGINT",
+        "d": "NUMERIC(38, 10)",
+        "f": "DOUBLE PRECISION",
+        "b": "BOOLEAN",
+        "day": "DATE",
+        "at": "TIMESTAMPTZ",
+        "seen": "TIMESTAMP",
+        "tags": "TEXT[]",
+        "jtags": "JSONB",
     }
 
     def connect(self) -> Any:
@@ -317,8 +490,14 @@ class PostgresEngine(Engine):
         url = make_url(POSTGRES_URL)
         try:
             return psycopg.connect(
-                host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-                dbname=url.database, connect_timeout=3, options="-c timezone=UTC", autocommit=True,
+                host=url.host,
+                port=url.port or 5432,
+                user=url.username,
+                password=url.password,
+                dbname=url.database,
+                connect_timeout=3,
+                options="-c timezone=UTC",
+                autocommit=True,
             )
         except psycopg.OperationalError as exc:
             _unreachable("PostgreSQL", exc)
@@ -346,9 +525,17 @@ class MariaDBEngine(Engine):
     dialect = "mysql"
     placeholder = "%s"
     types: ClassVar[dict[str, str]] = {
-        "id": "BIGINT PRIMARY KEY", "string": "VARCHAR(255)", "n": "BIGINT",
-        "d": "DECIMAL(38, 10)", "f": "DOUBLE", "b": "BOOLEAN", "day": "DATE",
-        "at": "DATETIME(6)", "seen": "DATETIME(6)", "tags": "JSON", "jtags": "JSON",
+        "id": "BIGINT PRIMARY KEY",
+        "string": "VARCHAR(255)",
+        "n": "BIGINT",
+        "d": "DECIMAL(38, 10)",
+        "f": "DOUBLE",
+        "b": "BOOLEAN",
+        "day": "DATE",
+        "at": "DATETIME(6)",
+        "seen": "DATETIME(6)",
+        "tags": "JSON",
+        "jtags": "JSON",
     }
 
     def connect(self) -> Any:
@@ -358,9 +545,15 @@ class MariaDBEngine(Engine):
         url = make_url(MYSQL_URL)
         try:
             return pymysql.connect(
-                host=url.host or "127.0.0.1", port=url.port or 3306, user=url.username or "root",
-                password=url.password or "", database=url.database, charset="utf8mb4",
-                connect_timeout=3, autocommit=True, init_command="SET time_zone = '+00:00'",
+                host=url.host or "127.0.0.1",
+                port=url.port or 3306,
+                user=url.username or "root",
+                password=url.password or "",
+                database=url.database,
+                charset="utf8mb4",
+                connect_timeout=3,
+                autocommit=True,
+                init_command="SET time_zone = '+00:00'",
             )
         except pymysql.err.OperationalError as exc:
             _unreachable("MariaDB", exc)
@@ -408,23 +601,66 @@ def _rules() -> list[tuple[str, dict[str, Any]]]:
     def add(rule: dict[str, Any]) -> None:
         out.append((json.dumps(rule, ensure_ascii=True, default=str)[:90], rule))
 
-    needles = ["a", "A", "%", "_", "'", "\\", "a_b", "a%", "ß", "İ", "σ", "\U0001f600", " ", "é", "1=1"]
+    needles = [
+        "a",
+        "A",
+        "%",
+        "_",
+        "'",
+        "\\",
+        "a_b",
+        "a%",
+        "ß",
+        "İ",
+        "σ",
+        "\U0001f600",
+        " ",
+        "é",
+        "1=1",
+    ]
     for op in ("eq", "neq", "in", "not_in", "lt", "gte", "between"):
-        for v in ["a", "A", "a ", "", " ", "%", "'", "\\", "ß", "İstanbul", "σας", "\u00e9", "日本", "ǅ"]:
+        for v in [
+            "a",
+            "A",
+            "a ",
+            "",
+            " ",
+            "%",
+            "'",
+            "\\",
+            "ß",
+            "İstanbul",
+            "σας",
+            "\u00e9",
+            "日本",
+            "ǅ",
+        ]:
             if op in ("in", "not_in"):
                 add({"field": "s", "operator": op, "value": [v, "b", "''"]})
             elif op == "between":
                 add({"field": "s", "operator": op, "value": sorted([v, "b"])})
             else:
                 add({"field": "s", "operator": op, "value": v})
-    for op in ("contains", "not_contains", "starts_with", "not_starts_with", "ends_with",
-               "not_ends_with"):
+    for op in (
+        "contains",
+        "not_contains",
+        "starts_with",
+        "not_starts_with",
+        "ends_with",
+        "not_ends_with",
+    ):
         for v in needles:
             add({"field": "s", "operator": op, "value": v})
     for op in ("eq", "neq", "in", "not_in", "contains", "starts_with", "not_ends_with"):
         for v in ["a", "İSTANBUL", "σ", "Σ", "ß", "ǅ", "K", "\u00c9"]:
-            add({"field": "s", "operator": op, "value": [v] if op in ("in", "not_in") else v,
-                 "ignore_case": True})
+            add(
+                {
+                    "field": "s",
+                    "operator": op,
+                    "value": [v] if op in ("in", "not_in") else v,
+                    "ignore_case": True,
+                }
+            )
     for op in ("is_null", "is_not_null", "is_empty", "is_not_empty"):
         add({"field": "s", "operator": op})
         add({"field": "tags", "operator": op})
@@ -438,43 +674,100 @@ def _rules() -> list[tuple[str, dict[str, Any]]]:
     add({"field": "s", "operator": "eq", "value": {"field": "t"}})
     add({"field": "s", "operator": "neq", "value": {"field": "t"}})
     add({"field": "s", "operator": "lt", "value": {"field": "t"}})
-    for op, v in [("eq", 0), ("neq", 1), ("gt", 17), ("lte", -1), ("in", [INT64_MIN, INT64_MAX, 0]),
-                  ("not_in", [INT64_MAX]), ("between", [-1, 100]), ("not_between", [0, 18])]:
+    for op, v in [
+        ("eq", 0),
+        ("neq", 1),
+        ("gt", 17),
+        ("lte", -1),
+        ("in", [INT64_MIN, INT64_MAX, 0]),
+        ("not_in", [INT64_MAX]),
+        ("between", [-1, 100]),
+        ("not_between", [0, 18]),
+    ]:
         add({"field": "n", "operator": op, "value": v})
-    for op, v in [("eq", "0.1"), ("neq", "100"), ("gt", "-0.1"), ("lte", "99.99"),
-                  ("in", ["0", "123456789012.5"])]:
+    for op, v in [
+        ("eq", "0.1"),
+        ("neq", "100"),
+        ("gt", "-0.1"),
+        ("lte", "99.99"),
+        ("in", ["0", "123456789012.5"]),
+    ]:
         add({"field": "d", "operator": op, "value": v})
     for op, v in [("eq", 0.0), ("gt", 0.1), ("lt", 1e-9), ("not_in", [0.5, 1e300])]:
         add({"field": "f", "operator": op, "value": v})
     for op in ("is_true", "is_false"):
         add({"field": "b", "operator": op})
     add({"field": "b", "operator": "neq", "value": True})
-    for op, v in [("on", "2024-03-31"), ("before", "2024-03-01"), ("after", "1970-01-01"),
-                  ("not_on", "2024-02-29"), ("in_last", {"amount": 31, "unit": "days"})]:
+    for op, v in [
+        ("on", "2024-03-31"),
+        ("before", "2024-03-01"),
+        ("after", "1970-01-01"),
+        ("not_on", "2024-02-29"),
+        ("in_last", {"amount": 31, "unit": "days"}),
+    ]:
         add({"field": "day", "operator": op, "value": v})
     for field in ("at", "seen"):
-        for op, v in [("on", "2024-03-31"), ("not_on", "2024-03-31"), ("before", "2024-03-31T01:00:00Z"),
-                      ("after", "2024-02-29T23:00:00+00:00"), ("in_last", {"amount": 1, "unit": "days"}),
-                      ("in_last", {"amount": 1, "unit": "months"}), ("older_than", {"amount": 1, "unit": "weeks"}),
-                      ("eq", "2023-12-31T23:59:59.999999Z")]:
+        for op, v in [
+            ("on", "2024-03-31"),
+            ("not_on", "2024-03-31"),
+            ("before", "2024-03-31T01:00:00Z"),
+            ("after", "2024-02-29T23:00:00+00:00"),
+            ("in_last", {"amount": 1, "unit": "days"}),
+            ("in_last", {"amount": 1, "unit": "months"}),
+            ("older_than", {"amount": 1, "unit": "weeks"}),
+            ("eq", "2023-12-31T23:59:59.999999Z"),
+        ]:
             add({"field": field, "operator": op, "value": v})
     for field in ("tags", "jtags", "ctags"):
-        for op, v in [("has", "vip"), ("has", "VIP"), ("has", "\u00e9"), ("has", ""), ("has", "1"),
-                      ("has_any", ["%", "'", "vip "]), ("has_all", ["ß", "ss"]), ("has_none", ["vip", "\\"])]:
+        for op, v in [
+            ("has", "vip"),
+            ("has", "VIP"),
+            ("has", "\u00e9"),
+            ("has", ""),
+            ("has", "1"),
+            ("has_any", ["%", "'", "vip "]),
+            ("has_all", ["ß", "ss"]),
+            ("has_none", ["vip", "\\"]),
+        ]:
             add({"field": field, "operator": op, "value": v})
     # Long lists take the one-array/JSON-parameter path.
     add({"field": "n", "operator": "in", "value": [*range(-1200, 0), 17, INT64_MAX]})
     add({"field": "n", "operator": "not_in", "value": [*range(1, 1500), INT64_MIN]})
     add({"field": "s", "operator": "in", "value": [f"x{i}" for i in range(1200)] + ["a", "'", "ß"]})
-    add({"field": "s", "operator": "not_in", "value": [f"x{i}" for i in range(1200)] + ["a", "%"],
-         "ignore_case": True})
+    add(
+        {
+            "field": "s",
+            "operator": "not_in",
+            "value": [f"x{i}" for i in range(1200)] + ["a", "%"],
+            "ignore_case": True,
+        }
+    )
     add({"field": "d", "operator": "in", "value": [str(i) for i in range(1100)] + ["0.1"]})
-    add({"field": "day", "operator": "in", "value": [str(dt.date(2000, 1, 1) + dt.timedelta(days=i)) for i in range(1100)] + ["2024-02-29"]})
+    add(
+        {
+            "field": "day",
+            "operator": "in",
+            "value": [str(dt.date(2000, 1, 1) + dt.timedelta(days=i)) for i in range(1100)]
+            + ["2024-02-29"],
+        }
+    )
     # Groups: negation and nesting.
-    add({"combinator": "or", "not": True, "rules": [
-        {"field": "s", "operator": "contains", "value": "a"},
-        {"combinator": "and", "rules": [{"field": "n", "operator": "gt", "value": 0},
-                                         {"field": "tags", "operator": "has", "value": "vip"}]}]})
+    add(
+        {
+            "combinator": "or",
+            "not": True,
+            "rules": [
+                {"field": "s", "operator": "contains", "value": "a"},
+                {
+                    "combinator": "and",
+                    "rules": [
+                        {"field": "n", "operator": "gt", "value": 0},
+                        {"field": "tags", "operator": "has", "value": "vip"},
+                    ],
+                },
+            ],
+        }
+    )
     add({"combinator": "and", "rules": []})
     add({"combinator": "or", "rules": []})
     return out
@@ -499,8 +792,12 @@ def _run(engine: Engine, rule: Any) -> tuple[set[int], set[int]]:
 def test_rule_matches_python(engine: Engine, rule: dict[str, Any]) -> None:
     want = _expected(engine.schema, rule)
     bound, inline = _run(engine, rule)
-    assert bound == want, f"bound: extra {sorted(bound - want)[:8]} missing {sorted(want - bound)[:8]}"
-    assert inline == want, f"inline: extra {sorted(inline - want)[:8]} missing {sorted(want - inline)[:8]}"
+    assert bound == want, (
+        f"bound: extra {sorted(bound - want)[:8]} missing {sorted(want - bound)[:8]}"
+    )
+    assert inline == want, (
+        f"inline: extra {sorted(inline - want)[:8]} missing {sorted(want - inline)[:8]}"
+    )
 
 
 def test_every_sqli_payload_selects_exactly_its_rows(engine: Engine) -> None:
@@ -527,11 +824,19 @@ def test_payloads_in_lists_and_needles(engine: Engine) -> None:
     rules = [
         {"field": "s", "operator": "in", "value": PAYLOADS[:60]},
         {"field": "s", "operator": "not_in", "value": PAYLOADS[60:120]},
-        {"combinator": "or", "rules": [
-            {"field": "s", "operator": "contains", "value": p} for p in PAYLOADS[120:180]]},
-        {"combinator": "or", "rules": [
-            {"field": "t", "operator": "starts_with", "value": p, "ignore_case": True}
-            for p in PAYLOADS[180:]]},
+        {
+            "combinator": "or",
+            "rules": [
+                {"field": "s", "operator": "contains", "value": p} for p in PAYLOADS[120:180]
+            ],
+        },
+        {
+            "combinator": "or",
+            "rules": [
+                {"field": "t", "operator": "starts_with", "value": p, "ignore_case": True}
+                for p in PAYLOADS[180:]
+            ],
+        },
     ]
     for rule in rules:
         want = _expected(engine.schema, rule)
@@ -540,7 +845,7 @@ def test_payloads_in_lists_and_needles(engine: Engine) -> None:
         assert inline == want
 
 
-@pytest.mark.parametrize("payload", PAYLOADS[:40] + ["postgres; DROP TABLE x", "mysql'--"])
+@pytest.mark.parametrize("payload", [*PAYLOADS[:40], "postgres; DROP TABLE x", "mysql'--"])
 def test_payload_as_dialect_is_refused(payload: str) -> None:
     schema = make_schema("contacts", "tags", TagStorage.JSON)
     with pytest.raises(RuleError):

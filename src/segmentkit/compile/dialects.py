@@ -34,8 +34,9 @@ from ..types import FieldType
 
 __all__ = [
     "DIALECTS",
-    "Bind",
+    "TSQL",
     "BigQuery",
+    "Bind",
     "Compiler",
     "DuckDB",
     "MySQL",
@@ -44,7 +45,6 @@ __all__ = [
     "SQLite",
     "Snowflake",
     "Spark",
-    "TSQL",
     "Trino",
 ]
 
@@ -93,7 +93,7 @@ def _num(value: int) -> exp.Expression:
     return exp.Literal.number(value)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _dtype_proto(name: str, dialect: str | None) -> exp.DataType:
     return exp.DataType.build(name, dialect=dialect)
 
@@ -123,7 +123,7 @@ def _copy(e: exp.Expression) -> exp.Expression:
     return e.copy()
 
 
-_OPS: dict[str, type[exp.Binary]] = {
+_OPS: dict[str, type[exp.Expression]] = {
     "eq": exp.EQ,
     "lt": exp.LT,
     "le": exp.LTE,
@@ -179,8 +179,10 @@ class Compiler:
 
     def select(self, pred: p.Predicate) -> exp.Select:
         key = self.key_column()
-        return exp.Select(expressions=[key]).from_(self._table.copy(), copy=False).where(
-            self.pred(pred), copy=False
+        return (
+            exp.Select(expressions=[key])
+            .from_(self._table.copy(), copy=False)
+            .where(self.pred(pred), copy=False)
         )
 
     def unsupported(self, construct: str, reason: str = "") -> NoReturn:
@@ -273,7 +275,9 @@ class Compiler:
     def scalar(self, param: p.Param, f: Field | None) -> exp.Expression:
         return self.bind(param.value.index, self.driver_value(param.type, f))
 
-    def items(self, slots: tuple[Any, ...], ftype: FieldType, f: Field | None) -> list[exp.Expression]:
+    def items(
+        self, slots: tuple[Any, ...], ftype: FieldType, f: Field | None
+    ) -> list[exp.Expression]:
         """One parameter per element of a list slot (``slots`` is ``(Slot,)``)."""
         (s,) = slots
         one = self.driver_value(ftype, f)
@@ -288,8 +292,10 @@ class Compiler:
         if isinstance(node, p.And | p.Or):
             if not node.items:
                 return self.const(isinstance(node, p.And))
-            parts = [_paren(self.pred(i)) if isinstance(i, p.And | p.Or) else self.pred(i)
-                     for i in node.items]
+            parts = [
+                _paren(self.pred(i)) if isinstance(i, p.And | p.Or) else self.pred(i)
+                for i in node.items
+            ]
             cls = exp.And if isinstance(node, p.And) else exp.Or
             out = parts[0]
             for part in parts[1:]:
@@ -316,7 +322,9 @@ class Compiler:
             if ref.field.name in seen:
                 continue
             seen.add(ref.field.name)
-            out = exp.Or(this=out, expression=exp.Is(this=self.column(ref.field), expression=exp.Null()))
+            out = exp.Or(
+                this=out, expression=exp.Is(this=self.column(ref.field), expression=exp.Null())
+            )
         return exp.Paren(this=out)
 
     def leaf(self, leaf: p.Leaf) -> exp.Expression:
@@ -532,7 +540,9 @@ class Compiler:
                 if len(items) == 1
                 else self.str_in(value, items, True)
             )
-            cond = exp.And(this=cond, expression=_paren(match_) if isinstance(match_, exp.And) else match_)
+            cond = exp.And(
+                this=cond, expression=_paren(match_) if isinstance(match_, exp.And) else match_
+            )
         sub = exp.Select(expressions=[_num(1)]).from_(table, copy=False).where(cond, copy=False)
         return exp.Exists(this=sub)
 
@@ -673,7 +683,9 @@ class MySQL(Compiler):
             this=e,
             to=exp.DataType(this=exp.DataType.Type.CHARACTER_SET, kind=exp.Var(this="utf8mb4")),
         )
-        return exp.Lower(this=exp.Collate(this=converted, expression=exp.Var(this="utf8mb4_uca1400_ai_ci")))
+        return exp.Lower(
+            this=exp.Collate(this=converted, expression=exp.Var(this="utf8mb4_uca1400_ai_ci"))
+        )
 
     def contains(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
         # On binary strings LOCATE is byte-wise; UTF-8 is self-synchronising, so a
@@ -699,7 +711,10 @@ class MySQL(Compiler):
             this=subject,
             to=exp.DataType(this=exp.DataType.Type.CHARACTER_SET, kind=exp.Var(this="utf8mb4")),
         )
-        return Regexp(this=exp.Collate(this=converted, expression=exp.Var(this="utf8mb4_bin")), expression=pattern)
+        return Regexp(
+            this=exp.Collate(this=converted, expression=exp.Var(this="utf8mb4_bin")),
+            expression=pattern,
+        )
 
     def json_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
         # JSON_TABLE unescapes each element ("\u00e9" is é; MariaDB's JSON_OVERLAPS and
@@ -785,9 +800,7 @@ class SQLite(Compiler):
         return exp.EQ(this=_fn("SUBSTR", o, _num(1), _fn("LENGTH", n)), expression=_copy(n))
 
     def suffix(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
-        return exp.EQ(
-            this=_fn("SUBSTR", o, exp.Neg(this=_fn("LENGTH", n))), expression=_copy(n)
-        )
+        return exp.EQ(this=_fn("SUBSTR", o, exp.Neg(this=_fn("LENGTH", n))), expression=_copy(n))
 
     def in_large(
         self, operand: exp.Expression, slots: tuple[Any, ...], ftype: FieldType, f: Field | None
@@ -885,7 +898,9 @@ class BigQuery(Compiler):
 
     def literal(self, value: Any) -> exp.Expression:
         if isinstance(value, dt.datetime):
-            text = (value.astimezone(_UTC) if value.tzinfo else value).isoformat(sep=" ", timespec="microseconds")
+            text = (value.astimezone(_UTC) if value.tzinfo else value).isoformat(
+                sep=" ", timespec="microseconds"
+            )
             kind = "TIMESTAMP" if value.tzinfo else "DATETIME"
             return _cast(exp.Literal.string(text.removesuffix("+00:00")), kind, "bigquery")
         return super().literal(value)
@@ -903,8 +918,10 @@ class BigQuery(Compiler):
     def array_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
         tag = exp.Column(this=self.alias("sk_t"))
         unnest = exp.Unnest(expressions=[col], alias=exp.TableAlias(columns=[self.alias("sk_t")]))
-        sub = exp.Select(expressions=[_num(1)]).from_(unnest, copy=False).where(
-            exp.In(this=tag, expressions=self.tag_items(slots)), copy=False
+        sub = (
+            exp.Select(expressions=[_num(1)])
+            .from_(unnest, copy=False)
+            .where(exp.In(this=tag, expressions=self.tag_items(slots)), copy=False)
         )
         return exp.Exists(this=sub)
 

@@ -80,9 +80,7 @@ def _compiler_class(dialect: str) -> type[Compiler]:
             return cls
     shown = repr(dialect) if len(repr(dialect)) <= 60 else repr(dialect)[:57] + "..."
     hint = did_you_mean(dialect, dialect_names()) if isinstance(dialect, str) else ""
-    raise RuleError(
-        f"unknown SQL dialect {shown}{hint}; known: {', '.join(sorted(DIALECTS))}"
-    )
+    raise RuleError(f"unknown SQL dialect {shown}{hint}; known: {', '.join(sorted(DIALECTS))}")
 
 
 # ------------------------------------------------------------------ generation
@@ -297,4 +295,3 @@ def _sk_regexp(pattern: Any, value: Any) -> Any:
     from ..regex import sqlite_regexp
 
     return sqlite_regexp(pattern, value if value is None or isinstance(value, str) else str(value))
-
