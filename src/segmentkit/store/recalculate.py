@@ -62,6 +62,10 @@ if TYPE_CHECKING:
 __all__ = ["due_segments", "recalculate"]
 
 
+# INSERT ... SELECT row counts are only kept when asked for (SQLAlchemy 2.x).
+_COUNT: dict[str, Any] = {"preserve_rowcount": True}
+
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -227,7 +231,7 @@ def _recalculate(
         sa.literal(run_id, sa.BigInteger),
         sa.literal(at, h.c.at.type),
     ).where(~current)
-    added = conn.execute(h.insert().from_select(cols, added_sel)).rowcount
+    added = conn.execute(h.insert().from_select(cols, added_sel), execution_options=_COUNT).rowcount
 
     in_new = sa.select(sa.literal(1)).where(stage.c.k == m.c.contact_key).exists()
     removed_sel = sa.select(
@@ -238,7 +242,7 @@ def _recalculate(
         sa.literal(run_id, sa.BigInteger),
         sa.literal(at, h.c.at.type),
     ).where(m.c.segment_id == segment_id, m.c.member.is_(True), ~in_new)
-    removed = conn.execute(h.insert().from_select(cols, removed_sel)).rowcount
+    removed = conn.execute(h.insert().from_select(cols, removed_sel), execution_options=_COUNT).rowcount
 
     if removed:
         gone = sa.select(h.c.contact_key).where(h.c.run_id == run_id, h.c.change == "removed")
@@ -251,7 +255,11 @@ def _recalculate(
             sa.literal(at, m.c.since.type),
         ).where(h.c.run_id == run_id, h.c.change == "added")
         conn.execute(m.insert().from_select(["segment_id", "contact_key", "member", "since"], came))
-    stage.drop(conn)
+    if _is_mysql(conn):
+        # Plain DROP TABLE would commit the transaction implicitly on MariaDB/MySQL.
+        conn.exec_driver_sql(f"DROP TEMPORARY TABLE `{stage.name}`")
+    else:
+        stage.drop(conn)
 
     count = int(row.member_count) + added - removed
     finished = _utcnow()
@@ -311,7 +319,7 @@ def due_segments(
     s, r = store.tables.segments, store.tables.runs
     stmt = sa.select(s, r.c.finished_at.label("run_finished")).select_from(
         s.outerjoin(r, r.c.id == s.c.last_run_id)
-    )
+    ).order_by(s.c.id)
     with store.engine.connect() as conn:
         rows = {row.id: row for row in conn.execute(stmt)}
     graph = {sid: json.loads(row.depends_on) for sid, row in rows.items()}

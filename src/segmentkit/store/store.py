@@ -482,7 +482,10 @@ class Store:
         with self.engine.connect() as conn:
             graph = self._graph(conn)
             s = self.tables.segments
-            status = dict(conn.execute(sa.select(s.c.id, s.c.status)).tuples().all())
+            status = {
+                r.id: r.status
+                for r in conn.execute(sa.select(s.c.id, s.c.status).order_by(s.c.id))
+            }
         ids = list(segment_ids) if segment_ids is not None else [k for k, v in status.items() if v == "active"]
         out = []
         for sid in dependency_order(ids, graph):
