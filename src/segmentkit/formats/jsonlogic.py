@@ -28,13 +28,14 @@ guards, so ``from_jsonlogic(to_jsonlogic(r))`` gives ``r`` back.
 from __future__ import annotations
 
 import math
+import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from ..model import Condition, Group
 from ..schema import Schema
-from ..types import FieldType
+from ..types import CoercionError, FieldType, coerce
 from ..errors import pointer
 from ._common import (
     Node,
@@ -458,7 +459,7 @@ def from_jsonlogic(source: Any, schema: Schema | None = None) -> Node:
 
 
 # --------------------------------------------------------------------------- export
-def to_jsonlogic(rule: Any, *, extensions: bool = False) -> Any:
+def to_jsonlogic(rule: Any, schema: Schema | None = None, *, extensions: bool = False) -> Any:
     """Export a native rule as JsonLogic whose JavaScript meaning equals SEMANTICS'.
 
     Refused (``RuleError`` with the rule path): ``starts_with``/``ends_with`` unless
@@ -467,14 +468,61 @@ def to_jsonlogic(rule: Any, *, extensions: bool = False) -> Any:
     dates and no clock), field-to-field lists, decimals that are not integers and
     integers beyond 2**53 (JavaScript numbers are doubles), segment references and
     event conditions.
+
+    With ``schema``, values are first coerced to their field's type (so a decimal
+    given as ``"10.50"`` is exported as the number ``10.5``, exactly, or refused when
+    no double equals it); without it they are exported as given.
     """
     from ..model import parse
 
     tree = parse(rule)
     problems = Problems()
-    out = _export(tree, (), problems, extensions)
+    out = _Exporter(problems, extensions, schema).node(tree, ())
     problems.raise_if_any()
     return out
+
+
+class _Exporter:
+    def __init__(self, problems: Problems, ext: bool, schema: Schema | None) -> None:
+        self.problems = problems
+        self.ext = ext
+        self.schema = schema
+
+    def value(self, field: str, value: Any, path: Path) -> Any:
+        """A rule value as JSON, coerced to the field's type when the schema is known."""
+        if self.schema is None or field not in self.schema or value is None or is_field_ref(value):
+            return _js_value(value, path, self.problems)
+        f = self.schema[field]
+        ftype = FieldType.STRING if f.type is FieldType.TAGS else f.type
+        if isinstance(value, list | tuple):
+            return [self.value(field, v, (*path, i)) for i, v in enumerate(value)]
+        try:
+            coerced = coerce(value, ftype, self.schema.declared_zone_of(f))
+        except CoercionError as exc:
+            self.problems.add(path, str(exc))
+            return None
+        if isinstance(coerced, Decimal):
+            as_float = float(coerced)
+            if Decimal(repr(as_float)) != coerced and coerced != coerced.to_integral_value():
+                self.problems.add(path, f"decimal {coerced} has no exact JavaScript number")
+                return None
+            if coerced == coerced.to_integral_value():
+                return _js_value(int(coerced), path, self.problems)
+            return as_float
+        if isinstance(coerced, dt.datetime | dt.date):
+            return coerced.isoformat()
+        return _js_value(coerced, path, self.problems)
+
+    def node(self, node: Node, path: Path) -> Any:
+        if isinstance(node, Group):
+            items = [self.node(c, (*path, "rules", i)) for i, c in enumerate(node.rules)]
+            body: Any = {node.combinator: items} if items else node.combinator == "and"
+            return {"!": body} if node.not_ else body
+        if isinstance(node, Condition):
+            return _condition(node, path, self.problems, self.ext, self.value)
+        what = "segment references" if "Segment" in type(node).__name__ else "event conditions"
+        self.problems.add(path, f"{what} have no JsonLogic form")
+        return None
 
 
 def _js_value(value: Any, path: Path, problems: Problems) -> Any:
@@ -497,22 +545,7 @@ def _js_value(value: Any, path: Path, problems: Problems) -> Any:
     return None
 
 
-def _export(node: Node, path: Path, problems: Problems, ext: bool) -> Any:
-    if isinstance(node, Group):
-        items = [_export(c, (*path, "rules", i), problems, ext) for i, c in enumerate(node.rules)]
-        if not items:
-            body: Any = node.combinator == "and"
-        else:
-            body = {node.combinator: items}
-        return {"!": body} if node.not_ else body
-    if isinstance(node, Condition):
-        return _condition(node, path, problems, ext)
-    what = "segment references" if "segment" in type(node).__name__.lower() else "event conditions"
-    problems.add(path, f"{what} have no JsonLogic form")
-    return None
-
-
-def _condition(c: Condition, path: Path, problems: Problems, ext: bool) -> Any:
+def _condition(c: Condition, path: Path, problems: Problems, ext: bool, conv: Any) -> Any:
     x = {"var": c.field}
     op, value = c.operator, c.value
     vpath = (*path, "value")
@@ -522,9 +555,9 @@ def _condition(c: Condition, path: Path, problems: Problems, ext: bool) -> Any:
     twin = twin_of(op)
     if op in ("neq", "not_in", "not_between", "not_contains", "not_starts_with", "not_ends_with") and twin:
         if op == "neq" and not is_field_ref(value) and value is not None:
-            return {"!==": [x, _js_value(value, vpath, problems)]}
+            return {"!==": [x, conv(c.field, value, vpath)]}
         positive = Condition(field=c.field, operator=twin, value=value)
-        return {"!": _condition(positive, path, problems, ext)}
+        return {"!": _condition(positive, path, problems, ext, conv)}
     guard = {"!=": [x, None]}
     if op in ("eq", "lt", "lte", "gt", "gte"):
         if value is None:
@@ -535,7 +568,7 @@ def _condition(c: Condition, path: Path, problems: Problems, ext: bool) -> Any:
             test = {"===" if op == "eq" else {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}[op]: [x, y]}
             guards = [guard] if op == "eq" else [guard, {"!=": [y, None]}]
             return {"and": [*guards, test]}
-        v = _js_value(value, vpath, problems)
+        v = conv(c.field, value, vpath)
         if op == "eq":
             return {"===": [x, v]}
         return {"and": [guard, {{"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}[op]: [x, v]}]}
@@ -543,21 +576,21 @@ def _condition(c: Condition, path: Path, problems: Problems, ext: bool) -> Any:
         if not isinstance(value, list | tuple) or any(is_field_ref(v) for v in value):
             problems.add(vpath, "'in' needs a list of values")
             return None
-        return {"in": [x, _js_value(list(value), vpath, problems)]}
+        return {"in": [x, conv(c.field, list(value), vpath)]}
     if op == "between":
         if not isinstance(value, list | tuple) or len(value) != 2 or any(is_field_ref(v) for v in value):
             problems.add(vpath, "'between' needs two values")
             return None
-        lo, hi = _js_value(list(value), vpath, problems)
+        lo, hi = conv(c.field, list(value), vpath)
         return {"and": [guard, {"<=": [lo, x, hi]}]}
     if op == "contains":
-        return {"in": [_js_value(value, vpath, problems), x]}
+        return {"in": [conv(c.field, value, vpath), x]}
     if op in ("starts_with", "ends_with"):
         if not ext:
             problems.add((*path, "operator"), f"{op!r} has no standard JsonLogic operation "
                          "(pass extensions=True for react-querybuilder's startsWith/endsWith)")
             return None
-        return {"startsWith" if op == "starts_with" else "endsWith": [x, _js_value(value, vpath, problems)]}
+        return {"startsWith" if op == "starts_with" else "endsWith": [x, conv(c.field, value, vpath)]}
     if op in ("is_null", "is_not_null"):
         return {"==" if op == "is_null" else "!=": [x, None]}
     if op in ("is_empty", "is_not_empty"):
@@ -567,11 +600,11 @@ def _condition(c: Condition, path: Path, problems: Problems, ext: bool) -> Any:
     if op in ("has", "has_any", "has_none", "has_all"):
         elem = {"var": ""}
         if op == "has":
-            return {"some": [x, {"===": [elem, _js_value(value, vpath, problems)]}]}
+            return {"some": [x, {"===": [elem, conv(c.field, value, vpath)]}]}
         if not isinstance(value, list | tuple):
             problems.add(vpath, f"{op!r} needs a list of tags")
             return None
-        tags = _js_value(list(value), vpath, problems)
+        tags = conv(c.field, list(value), vpath)
         if op == "has_all":
             if not tags:
                 problems.add(vpath, "'has_all' of no tags has no JsonLogic form ('and' of nothing is undefined)")

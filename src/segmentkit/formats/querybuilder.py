@@ -436,6 +436,9 @@ def to_querybuilder(rule: Any, *, independent_combinators: bool = False) -> dict
                 out["id"] = node.id
             children = [walk(child, (*path, "rules", i)) for i, child in enumerate(node.rules)]
             if independent_combinators:
+                if not node.rules and node.combinator == "or":
+                    # Without a combinator an empty group reads as 'and' (everyone).
+                    problems.add(path, "an empty 'or' group (no one) has no independent-combinators form")
                 rules: list[Any] = []
                 for child in children:
                     if rules:

@@ -338,6 +338,7 @@ class _Parser:
         return node
 
     def or_expr(self) -> tuple[dict[str, Any], bool]:
+        """An expression, and whether it combined several terms into a new group."""
         chains = [self.and_expr()]
         while self.take("or"):
             chains.append(self.and_expr())
@@ -350,26 +351,27 @@ class _Parser:
         while self.take("and"):
             terms.append(self.unary())
         if len(terms) == 1:
-            return terms[0]
+            return terms[0][0], False
         return {"combinator": "and", "rules": [t for t, _ in terms]}, True
 
     def unary(self) -> tuple[dict[str, Any], bool]:
-        """A term and whether it is a *fresh* group (one ``not`` may mark directly)."""
+        """A term, and whether ``not`` may mark it directly (a parenthesised group or a
+        constant) instead of wrapping it in a negated group."""
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise RuleError(f"{self.where()}: rule nested deeper than {MAX_DEPTH} levels")
         try:
             if self.take("not"):
-                inner, fresh = self.unary()
-                if fresh and not inner.get("not"):
+                inner, markable = self.unary()
+                if markable and not inner.get("not"):
                     return {**inner, "not": True}, False
                 return {"combinator": "and", "not": True, "rules": [inner]}, False
             tok = self.peek()
             if tok is not None and tok.token_type is TokenType.L_PAREN:
                 self.i += 1
-                inner, fresh = self.or_expr()
+                inner, combined = self.or_expr()
                 self.expect_type(TokenType.R_PAREN, "')'")
-                if fresh:
+                if combined:
                     return inner, True
                 return {"combinator": "and", "rules": [inner]}, True
             if self.take("true"):
