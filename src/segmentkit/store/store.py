@@ -197,10 +197,11 @@ class Store:
                 )
             )
             emit(conn, ev.SegmentCreated(segment_id=seg.id, segment=seg.to_dict()), self.tables)
+            # An exclude wins over an include of the same key (SEMANTICS §6).
             if seg.include:
-                self._add(conn, seg.id, seg.type, seg.include, now)
+                self._add(conn, seg.id, seg.type, list(dict.fromkeys(seg.include)), now)
             if seg.exclude:
-                self._remove(conn, seg.id, seg.type, seg.exclude, now)
+                self._remove(conn, seg.id, seg.type, list(dict.fromkeys(seg.exclude)), now)
             return self._model(self._row(conn, seg.id))
 
     def get(self, segment_id: str, *, overrides: bool = False) -> Segment:

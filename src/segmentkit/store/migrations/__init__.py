@@ -8,6 +8,7 @@ Standalone (the store is the only thing migrated)::
 From a host's Alembic environment, add this directory to ``version_locations`` in
 ``alembic.ini`` (the revisions form their own branch, labelled ``segmentkit``)::
 
+    path_separator = space
     version_locations = %(here)s/versions segmentkit.store:migrations/versions
     segmentkit_prefix = sk_
     segmentkit_key_type = bigint          # or string:64
