@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -75,13 +76,22 @@ class Bind:
         v = values[self.slot]
         return self.convert(v if self.item is None else v[self.item])
 
+    def getter(self) -> Callable[[Sequence[Any]], Any]:
+        """A fast ``values -> driver value`` (C-level for the common unconverted slot)."""
+        if self.item is None and self.convert is identity:
+            return operator.itemgetter(self.slot)
+        return self.value
+
 
 class Regexp(exp.Expression, exp.Binary, exp.Predicate):
     """``this REGEXP expression`` (MariaDB has no ``REGEXP_LIKE``; sqlglot's
     ``RegexpLike`` renders that function name for MySQL)."""
 
 
+@functools.lru_cache(maxsize=4096)
 def _ident(name: str) -> exp.Identifier:
+    # Quoted identifiers are leaves that render the same under any parent, so one
+    # node per name is shared (building sqlglot nodes dominates compile time).
     return exp.Identifier(this=name, quoted=True)
 
 
@@ -241,7 +251,7 @@ class Compiler:
             return convert
         if ftype is FieldType.DATE and self.temporal_as_text:
             return dt.date.isoformat
-        return _identity
+        return identity
 
     def literal(self, value: Any) -> exp.Expression:
         """A literal for a driver value (inline mode), escaped by sqlglot for the dialect."""
@@ -547,7 +557,7 @@ class Compiler:
         return exp.Exists(this=sub)
 
 
-def _identity(v: Any) -> Any:
+def identity(v: Any) -> Any:
     return v
 
 

@@ -23,7 +23,7 @@ import datetime as dt
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 
@@ -151,18 +151,28 @@ def _check_text(cls: type[Compiler], text: str) -> None:
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     text: str
-    binds: tuple[Bind, ...]
-    order: tuple[int, ...]  # bind index per placeholder occurrence (qmark)
-    cls: type[Compiler]
+    getters: tuple[Callable[[Sequence[Any]], Any], ...]  # one per bind, in bind order
+    names: tuple[str, ...]  # p0, p1, ... for the named paramstyles
+    order: tuple[int, ...] | None  # bind index per placeholder occurrence (qmark)
 
-    def params(self, values: Sequence[Any]) -> dict[str, Any] | list[Any]:
-        style = self.cls.paramstyle
-        if style == "qmark":
-            computed = [b.value(values) for b in self.binds]
+    @classmethod
+    def make(
+        cls, text: str, binds: Sequence[Bind], order: Sequence[int], style: ParamStyle
+    ) -> _Compiled:
+        return cls(
+            text,
+            tuple(b.getter() for b in binds),
+            tuple(f"p{i}" for i in range(len(binds))),
+            tuple(order) if style == "qmark" else None,
+        )
+
+    def params(self, values: Sequence[Any], style: ParamStyle) -> dict[str, Any] | list[Any]:
+        computed = [g(values) for g in self.getters]
+        if self.order is not None:
             return [computed[i] for i in self.order]
         if style == "numeric":
-            return [b.value(values) for b in self.binds]
-        return {f"p{i}": b.value(values) for i, b in enumerate(self.binds)}
+            return computed
+        return dict(zip(self.names, computed, strict=True))
 
 
 _CACHE: OrderedDict[Any, _Compiled] = OrderedDict()
@@ -192,7 +202,7 @@ def _compile_shape(
     built = compiler.select(tree) if select else compiler.where(tree)
     text, order = _generate(cls, built)
     _check_text(cls, text)
-    compiled = _Compiled(text, tuple(compiler.binds), tuple(order), cls)
+    compiled = _Compiled.make(text, compiler.binds, order, cls.paramstyle)
     with _LOCK:
         _CACHE[key] = compiled
         while len(_CACHE) > CACHE_SIZE:
@@ -271,7 +281,9 @@ def compile_predicate(
         built = compiler.select(tree) if select else compiler.where(tree)
         return _generate(cls, built)[0]
     compiled = _compile_shape(cls, schema, tree, values, select)
-    return SqlQuery(compiled.text, compiled.params(values), cls.name, cls.paramstyle)
+    return SqlQuery(
+        compiled.text, compiled.params(values, cls.paramstyle), cls.name, cls.paramstyle
+    )
 
 
 # ------------------------------------------------------------------------ sqlite
