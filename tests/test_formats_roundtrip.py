@@ -91,7 +91,7 @@ def test_text_round_trip(rule: dict[str, Any], rows: list[dict[str, Any]]) -> No
 @given(rules(SCHEMA), ROWS, st.booleans())
 def test_querybuilder_round_trip(rule: dict[str, Any], rows: list[dict[str, Any]], ic: bool) -> None:
     native = sk.parse(rule)
-    if ic and '"combinator": "or", "rules": []' in json.dumps(native.to_dict()):
+    if ic and _has_empty_or(rule):
         with pytest.raises(sk.RuleError, match="empty 'or' group"):
             to_querybuilder(native, independent_combinators=ic)
         return
@@ -102,6 +102,14 @@ def test_querybuilder_round_trip(rule: dict[str, Any], rows: list[dict[str, Any]
     else:
         assert back == as_group(native)
     same_meaning(native, back, rows)
+
+
+def _has_empty_or(node: dict[str, Any]) -> bool:
+    if "rules" not in node:
+        return False
+    if node.get("combinator") == "or" and not node["rules"]:
+        return True
+    return any(_has_empty_or(child) for child in node["rules"])
 
 
 # --------------------------------------------------------------------------- jQuery QueryBuilder
