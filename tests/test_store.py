@@ -38,7 +38,9 @@ URLS = {
     "postgresql": os.environ.get(
         "SEGMENTKIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     ),
-    "mysql": os.environ.get("SEGMENTKIT_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
+    "mysql": os.environ.get(
+        "SEGMENTKIT_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+    ),
 }
 REQUIRE = os.environ.get("SEGMENTKIT_REQUIRE_BACKENDS") == "1"
 ADULTS = {"field": "age", "operator": "gte", "value": 18}
@@ -105,13 +107,20 @@ class Env:
 
     def count(self, table: sa.Table, *where: Any) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one())
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(table).where(*where)
+                ).scalar_one()
+            )
 
     def snapshot(self) -> tuple[Any, ...]:
         t = self.tables
         with self.engine.connect() as conn:
             return tuple(
-                sorted(map(tuple, conn.execute(sa.select(*tab.c).order_by(*tab.primary_key.columns))), key=repr)
+                sorted(
+                    map(tuple, conn.execute(sa.select(*tab.c).order_by(*tab.primary_key.columns))),
+                    key=repr,
+                )
                 for tab in (t.members, t.history, t.outbox, t.segments)
             )
 
@@ -174,7 +183,12 @@ def test_dynamic_recalculation_matches_the_python_evaluator(env: Env) -> None:
     run = env.store.recalculate("adults", NOW)
     want = env.expected("adults")
     assert want and env.members("adults") == want
-    assert (run.added, run.removed, run.member_count, run.status) == (len(want), 0, len(want), "succeeded")
+    assert (run.added, run.removed, run.member_count, run.status) == (
+        len(want),
+        0,
+        len(want),
+        "succeeded",
+    )
     assert env.store.count("adults") == env.store.count("adults", exact=True) == len(want)
     seg = env.store.get("adults")
     assert seg.member_count == len(want) and seg.last_calculated_at == NOW
@@ -185,10 +199,18 @@ def test_recalculating_again_changes_nothing(env: Env) -> None:
     env.store.create({"id": "adults", "rule": ADULTS})
     env.store.recalculate("adults", NOW)
     t = env.tables
-    before = (env.members("adults"), env.count(t.history), env.count(t.outbox, t.outbox.c.type != "segment.recalculated"))
+    before = (
+        env.members("adults"),
+        env.count(t.history),
+        env.count(t.outbox, t.outbox.c.type != "segment.recalculated"),
+    )
     second = env.store.recalculate("adults", NOW)
     assert (second.added, second.removed) == (0, 0)
-    after = (env.members("adults"), env.count(t.history), env.count(t.outbox, t.outbox.c.type != "segment.recalculated"))
+    after = (
+        env.members("adults"),
+        env.count(t.history),
+        env.count(t.outbox, t.outbox.c.type != "segment.recalculated"),
+    )
     assert after == before
     assert [r.status for r in env.store.runs("adults")] == ["succeeded", "succeeded"]
 
@@ -207,7 +229,11 @@ def test_churn_is_recorded_in_history_and_events(env: Env) -> None:
     assert {c.key for c in changes if c.change == "removed"} == old - new
     assert (run.added, run.removed) == (len(new - old), len(old - new)) != (0, 0)
     assert all(c.reason == "rule" for c in changes)
-    events = [e for e in pending(env.engine, env.tables, limit=10_000) if getattr(e, "run_id", None) == run.id]
+    events = [
+        e
+        for e in pending(env.engine, env.tables, limit=10_000)
+        if getattr(e, "run_id", None) == run.id
+    ]
     added = [e for e in events if e.type == "members.added"]
     removed = [e for e in events if e.type == "members.removed"]
     assert all(len(e.keys) <= 3 for e in added + removed)  # batch_size=3
@@ -220,7 +246,9 @@ def test_churn_is_recorded_in_history_and_events(env: Env) -> None:
 
 
 def test_replaying_history_reproduces_members(env: Env) -> None:
-    env.store.create({"id": "h", "type": "hybrid", "rule": ADULTS, "include": [2, 3], "exclude": [5]})
+    env.store.create(
+        {"id": "h", "type": "hybrid", "rule": ADULTS, "include": [2, 3], "exclude": [5]}
+    )
     for step in range(4):
         env.put(people(30 + step * 5, shift=step * 7))
         env.store.recalculate("h", NOW)
@@ -306,7 +334,10 @@ def test_failure_mid_recalculation_rolls_everything_back(env: Env) -> None:
     def boom(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         # Fail when the run applies its additions to members: history rows and
         # deletions of this run have already been written by then.
-        if statement.lstrip().upper().startswith("INSERT INTO") and members_table in statement.split("(")[0]:
+        if (
+            statement.lstrip().upper().startswith("INSERT INTO")
+            and members_table in statement.split("(")[0]
+        ):
             raise RuntimeError("injected failure")
 
     sa.event.listen(env.engine, "before_cursor_execute", boom)
@@ -331,7 +362,9 @@ def test_concurrent_recalculations_neither_lose_nor_double(env: Env) -> None:
         barrier = threading.Barrier(2)
         errors: list[BaseException] = []
 
-        def work() -> None:
+        def work(
+            barrier: threading.Barrier = barrier, errors: list[BaseException] = errors
+        ) -> None:
             try:
                 barrier.wait()
                 env.store.recalculate("adults", NOW)
@@ -359,12 +392,30 @@ def test_segment_references_follow_stored_membership_in_dependency_order(env: En
     env.put(people(60))
     env.store.create({"id": "adults", "rule": ADULTS})
     env.store.create(
-        {"id": "de-adults", "rule": {"combinator": "and", "rules": [{"segment": "adults"}, {"field": "country", "operator": "eq", "value": "DE"}]}}
+        {
+            "id": "de-adults",
+            "rule": {
+                "combinator": "and",
+                "rules": [
+                    {"segment": "adults"},
+                    {"field": "country", "operator": "eq", "value": "DE"},
+                ],
+            },
+        }
     )
-    env.store.create({"id": "not-de-adults", "rule": {"combinator": "and", "not": True, "rules": [{"segment": "de-adults"}]}})
+    env.store.create(
+        {
+            "id": "not-de-adults",
+            "rule": {"combinator": "and", "not": True, "rules": [{"segment": "de-adults"}]},
+        }
+    )
     runs = env.store.recalculate_many(["not-de-adults", "de-adults", "adults"], now=NOW)
     assert [r.segment_id for r in runs] == ["adults", "de-adults", "not-de-adults"]
-    de = {r["id"] for r in people(60) if r["country"] == "DE" and r["age"] is not None and r["age"] >= 18}
+    de = {
+        r["id"]
+        for r in people(60)
+        if r["country"] == "DE" and r["age"] is not None and r["age"] >= 18
+    }
     assert env.members("de-adults") == de
     assert env.members("not-de-adults") == {r["id"] for r in people(60)} - de
     with pytest.raises(RuleError, match="cycle: adults -> not-de-adults -> de-adults -> adults"):
@@ -393,7 +444,11 @@ def test_due_segments_policy(env: Env) -> None:
     assert env.store.due(NOW) == ["adults", "recent", "ref"]  # never calculated
     env.store.recalculate_many(now=NOW)
     assert env.store.due(NOW) == []
-    assert env.store.due(NOW + dt.timedelta(hours=2), every=dt.timedelta(hours=1)) == ["adults", "recent", "ref"]
+    assert env.store.due(NOW + dt.timedelta(hours=2), every=dt.timedelta(hours=1)) == [
+        "adults",
+        "recent",
+        "ref",
+    ]
     env.store.update("recent", rule={"field": "age", "operator": "gte", "value": 31})
     assert env.store.due(NOW) == ["recent"]  # rule changed
     env.store.recalculate("recent", NOW)
@@ -417,12 +472,26 @@ def test_relative_time_rules_are_due_after_relative_every(engine: sa.Engine) -> 
     try:
         store = Store(engine, Schema.from_table(contacts), tables)
         with engine.begin() as conn:
-            conn.execute(contacts.insert(), [
-                {"id": 1, "seen_at": dt.datetime(2026, 2, 28)},
-                {"id": 2, "seen_at": dt.datetime(2026, 2, 1)},
-            ])
-        store.create({"id": "recent", "rule": {"field": "seen_at", "operator": "in_last", "value": {"amount": 7, "unit": "days"}}})
-        store.create({"id": "old", "rule": {"field": "seen_at", "operator": "before", "value": "2026-02-15"}})
+            conn.execute(
+                contacts.insert(),
+                [
+                    {"id": 1, "seen_at": dt.datetime(2026, 2, 28)},
+                    {"id": 2, "seen_at": dt.datetime(2026, 2, 1)},
+                ],
+            )
+        store.create(
+            {
+                "id": "recent",
+                "rule": {
+                    "field": "seen_at",
+                    "operator": "in_last",
+                    "value": {"amount": 7, "unit": "days"},
+                },
+            }
+        )
+        store.create(
+            {"id": "old", "rule": {"field": "seen_at", "operator": "before", "value": "2026-02-15"}}
+        )
         store.recalculate_many(now=NOW)
         assert set(store.iter_members("recent")) == {1} and set(store.iter_members("old")) == {2}
         later = NOW + dt.timedelta(days=10)
@@ -471,7 +540,9 @@ def test_string_keys(engine: sa.Engine) -> None:
     try:
         store = Store(engine, Schema.from_table(contacts), tables)
         with engine.begin() as conn:
-            conn.execute(contacts.insert(), [{"email": f"u{i}@x.org", "age": i * 3} for i in range(20)])
+            conn.execute(
+                contacts.insert(), [{"email": f"u{i}@x.org", "age": i * 3} for i in range(20)]
+            )
         store.create({"id": "adults", "type": "hybrid", "rule": ADULTS, "include": ["vip@x.org"]})
         run = store.recalculate("adults", NOW)
         want = {f"u{i}@x.org" for i in range(20) if i * 3 >= 18} | {"vip@x.org"}
@@ -493,8 +564,13 @@ def test_definition_events_and_delivery(env: Env) -> None:
     seen: list[Any] = []
     assert env.store.deliver(seen.append, batch=2) == 7
     assert [e.type for e in seen] == [
-        "segment.created", "members.added", "segment.updated", "segment.updated",
-        "segment.archived", "segment.created", "segment.deleted",
+        "segment.created",
+        "members.added",
+        "segment.updated",
+        "segment.updated",
+        "segment.archived",
+        "segment.created",
+        "segment.deleted",
     ]
     assert [e.id for e in seen] == sorted(e.id for e in seen)
     assert [e.segment_id for e in seen] == ["s"] * 5 + ["gone"] * 2
@@ -566,23 +642,34 @@ def test_recalculating_twice_changes_nothing_law(tmp_path: Any) -> None:
     store = Store(eng, schema, tables)
     env = Env(eng, tables, contacts, schema, store)
     rows = st.lists(
-        st.fixed_dictionaries({
-            "id": st.integers(1, 60),
-            "age": st.none() | st.integers(0, 40),
-            "country": st.sampled_from(["DE", "AT", None]),
-        }),
+        st.fixed_dictionaries(
+            {
+                "id": st.integers(1, 60),
+                "age": st.none() | st.integers(0, 40),
+                "country": st.sampled_from(["DE", "AT", None]),
+            }
+        ),
         max_size=25,
         unique_by=lambda r: r["id"],
     )
-    rules = st.sampled_from([
-        ADULTS,
-        {"field": "country", "operator": "neq", "value": "DE"},
-        {"combinator": "or", "rules": [ADULTS, {"field": "country", "operator": "is_null"}]},
-    ])
+    rules = st.sampled_from(
+        [
+            ADULTS,
+            {"field": "country", "operator": "neq", "value": "DE"},
+            {"combinator": "or", "rules": [ADULTS, {"field": "country", "operator": "is_null"}]},
+        ]
+    )
     counter = iter(range(10_000))
 
     @settings(max_examples=25, deadline=None)
-    @given(rows, rows, rules, st.sampled_from(["dynamic", "hybrid"]), st.lists(st.integers(1, 60), max_size=4), st.lists(st.integers(1, 60), max_size=4))
+    @given(
+        rows,
+        rows,
+        rules,
+        st.sampled_from(["dynamic", "hybrid"]),
+        st.lists(st.integers(1, 60), max_size=4),
+        st.lists(st.integers(1, 60), max_size=4),
+    )
     def law(first: Any, second: Any, rule: Any, stype: str, inc: Any, exc: Any) -> None:
         sid = f"s{next(counter)}"
         extra = {"include": inc, "exclude": exc} if stype == "hybrid" else {}

@@ -33,17 +33,20 @@ def _describe(engine: sa.Engine, prefix: str) -> dict[str, Any]:
         if not name.startswith(prefix) or name.endswith("alembic_version"):
             continue
         out[name] = {
-            "columns": [
-                (c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(name)
-            ],
+            "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(name)],
             "pk": insp.get_pk_constraint(name)["constrained_columns"],
             "fks": sorted(
-                (tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]),
-                 (f.get("options") or {}).get("ondelete"))
+                (
+                    tuple(f["constrained_columns"]),
+                    f["referred_table"],
+                    tuple(f["referred_columns"]),
+                    (f.get("options") or {}).get("ondelete"),
+                )
                 for f in insp.get_foreign_keys(name)
             ),
             "indexes": sorted(
-                (i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(name)
+                (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                for i in insp.get_indexes(name)
             ),
             "checks": sorted(c["sqltext"] for c in insp.get_check_constraints(name)),
         }
@@ -54,7 +57,9 @@ def _describe(engine: sa.Engine, prefix: str) -> dict[str, Any]:
     ("prefix", "key_type", "spec"),
     [("sk_", sa.BigInteger(), "bigint"), ("crm_", sa.String(64), "string:64")],
 )
-def test_upgrade_head_matches_create_all(tmp_path: Path, prefix: str, key_type: Any, spec: str) -> None:
+def test_upgrade_head_matches_create_all(
+    tmp_path: Path, prefix: str, key_type: Any, spec: str
+) -> None:
     migrated = sa.create_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
     created = sa.create_engine(f"sqlite:///{tmp_path / 'created.db'}")
     upgrade(migrated, prefix=prefix, key_type=spec)
@@ -64,7 +69,9 @@ def test_upgrade_head_matches_create_all(tmp_path: Path, prefix: str, key_type: 
     assert set(got) == {t.name for t in tables.all}
     assert got == want
     with migrated.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"version_table": f"{prefix}alembic_version"})
+        context = MigrationContext.configure(
+            conn, opts={"version_table": f"{prefix}alembic_version"}
+        )
         diffs = compare_metadata(context, tables.metadata)
     assert diffs == []
     assert sa.inspect(migrated).has_table(f"{prefix}alembic_version")

@@ -4,7 +4,7 @@ This module owns what a segment's members *are*, independent of any store:
 
 * :func:`effective` applies a segment's type and manual overrides to the rule's
   matches: ``dynamic`` = matches; ``static`` = includes; ``hybrid`` =
-  (matches ∪ includes) − excludes (a manual exclude always wins).
+  (matches | includes) - excludes (a manual exclude always wins).
 * :func:`members` evaluates a segment over in-memory records (with the Python
   backend) or over a SQLAlchemy connection (with the SQL backend).
 * :func:`diff` compares two member sets. Any hashable keys work; integer keys held
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -127,19 +128,19 @@ class Diff:
     """
 
     unchanged: int
-    _added: set[Any] | None = field(default=None, repr=False)
-    _removed: set[Any] | None = field(default=None, repr=False)
+    _added: AbstractSet[Any] | None = field(default=None, repr=False)
+    _removed: AbstractSet[Any] | None = field(default=None, repr=False)
     added_array: Any = field(default=None, repr=False)
     removed_array: Any = field(default=None, repr=False)
 
     @property
-    def added(self) -> set[Any]:
+    def added(self) -> AbstractSet[Any]:
         if self._added is None:
             self._added = set(self.added_array.tolist())
         return self._added
 
     @property
-    def removed(self) -> set[Any]:
+    def removed(self) -> AbstractSet[Any]:
         if self._removed is None:
             self._removed = set(self.removed_array.tolist())
         return self._removed
@@ -180,7 +181,7 @@ def _is_int_array(value: Any) -> bool:
 
 
 def diff(old: Iterable[Any], new: Iterable[Any]) -> Diff:
-    """Compare two member sets: ``added = new − old``, ``removed = old − new``.
+    """Compare two member sets: ``added = new - old``, ``removed = old - new``.
 
     Any hashable keys work (duplicates are ignored). When either side is a 1-D
     numpy integer array, the other is converted and a vectorised path runs: a dense
@@ -196,18 +197,37 @@ def diff(old: Iterable[Any], new: Iterable[Any]) -> Diff:
     return Diff(len(new_set) - len(added), added, removed)
 
 
+def _int_array(value: Any) -> Any:
+    """``value`` as a 1-D integer array, or as a list when it does not hold integers."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return value if value.dtype.kind in "iu" else value.tolist()
+    items = list(value)
+    arr = np.asarray(items) if items else np.zeros(0, dtype=np.int64)
+    return arr if arr.dtype.kind in "iu" and arr.ndim == 1 else items
+
+
 def _diff_numpy(old: Any, new: Any) -> Diff:
     import numpy as np
 
-    a = np.asarray(old if not isinstance(old, set | frozenset) else list(old))
-    b = np.asarray(new if not isinstance(new, set | frozenset) else list(new))
+    a, b = _int_array(old), _int_array(new)
+    if (
+        not isinstance(a, np.ndarray)
+        or not isinstance(b, np.ndarray)
+        or a.dtype.kind != b.dtype.kind
+    ):
+        # Not integers after all (strings against an int array), or signed against
+        # unsigned (numpy would promote to float): the exact path over Python values.
+        return diff(
+            set(a.tolist() if isinstance(a, np.ndarray) else a),
+            set(b.tolist() if isinstance(b, np.ndarray) else b),
+        )
+    if a.dtype.kind == "i":  # small signed types would overflow in ``a - lo`` below
+        a, b = a.astype(np.int64, copy=False), b.astype(np.int64, copy=False)
     if a.size == 0 or b.size == 0:
-        a, b = _sort_unique(a.astype(np.int64)), _sort_unique(b.astype(np.int64))
+        a, b = _sort_unique(a), _sort_unique(b)
         return Diff(0, added_array=b, removed_array=a)
-    if a.dtype.kind not in "iu" or b.dtype.kind not in "iu" or a.dtype.kind != b.dtype.kind:
-        # Not integers after all (a list of strings against an int array), or signed
-        # against unsigned (numpy would promote to float): the exact path.
-        return diff(set(a.tolist()), set(b.tolist()))
     lo = min(int(a.min()), int(b.min()))
     hi = max(int(a.max()), int(b.max()))
     span = hi - lo + 1

@@ -49,9 +49,7 @@ def begin_immediate(conn: Connection) -> None:
 
 
 @contextmanager
-def transaction(
-    engine: Engine, *, isolation_level: str | None = None
-) -> Iterator[Connection]:
+def transaction(engine: Engine, *, isolation_level: str | None = None) -> Iterator[Connection]:
     """A write transaction that serialises with other writers where it must.
 
     On SQLite it starts with ``BEGIN IMMEDIATE`` (the database write lock, taken up
@@ -198,9 +196,7 @@ def deliver(
                     break
                 done.append(row.id)
             if done:
-                conn.execute(
-                    o.update().where(o.c.id.in_(done)).values(delivered_at=_utcnow())
-                )
+                conn.execute(o.update().where(o.c.id.in_(done)).values(delivered_at=_utcnow()))
         delivered += len(done)
         if error is not None:
             raise error

@@ -90,7 +90,9 @@ def members(
         return list(conn.execute(stmt).scalars())
 
 
-def iter_members(engine: Engine, tables: Tables, segment_id: str, *, page: int = 10_000) -> Iterator[Any]:
+def iter_members(
+    engine: Engine, tables: Tables, segment_id: str, *, page: int = 10_000
+) -> Iterator[Any]:
     """Every member key in key order, one keyset page per query."""
     after = None
     while True:
@@ -158,8 +160,17 @@ def runs(engine: Engine, tables: Tables, segment_id: str, *, limit: int = 20) ->
     with engine.connect() as conn:
         return [
             Run(
-                x.id, x.segment_id, x.as_of, x.started_at, x.finished_at, x.rule_hash,
-                x.added, x.removed, x.member_count, x.status, x.error,
+                x.id,
+                x.segment_id,
+                x.as_of,
+                x.started_at,
+                x.finished_at,
+                x.rule_hash,
+                x.added,
+                x.removed,
+                x.member_count,
+                x.status,
+                x.error,
             )
             for x in conn.execute(stmt)
         ]

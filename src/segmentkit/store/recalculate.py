@@ -10,7 +10,7 @@ the member set into Python:
 2. insert a run row (its id tags every change of this run);
 3. fill a per-run temporary table with the new member set: the rule's member
    ``SELECT`` (``dynamic``), the manual includes (``static``), or
-   (rule ∪ includes) − excludes (``hybrid``);
+   (rule | includes) - excludes (``hybrid``);
 4. ``INSERT INTO history ... SELECT`` the added keys (``NOT EXISTS`` in members) and
    the removed keys (``NOT EXISTS`` in the new set);
 5. apply them to members from the run's history rows, update the segment's count,
@@ -102,9 +102,7 @@ def _stage_table(conn: Connection, store: Store) -> sa.Table:
 def _new_members(store: Store, row: Any, now: dt.datetime) -> sa.Select[Any] | None:
     """SELECT of the new member keys (one column), or None for no members."""
     m = store.tables.members
-    includes = sa.select(m.c.contact_key).where(
-        m.c.segment_id == row.id, m.c.manual == "include"
-    )
+    includes = sa.select(m.c.contact_key).where(m.c.segment_id == row.id, m.c.manual == "include")
     if row.type == "static" or row.rule is None:
         return includes if row.type != "dynamic" else None
     if store.schema is None:
@@ -116,7 +114,7 @@ def _new_members(store: Store, row: Any, now: dt.datetime) -> sa.Select[Any] | N
     )
     if row.type == "dynamic":
         return matches
-    # hybrid: (rule ∪ includes) − excludes; UNION also removes duplicates.
+    # hybrid: (rule | includes) - excludes; UNION also removes duplicates.
     union = sa.union(matches, includes).subquery("candidates")
     key = next(iter(union.c))
     excluded = sa.select(sa.literal(1)).where(
@@ -204,7 +202,7 @@ def _recalculate(
             removed=0,
             status="running",
         )
-    ).inserted_primary_key[0]
+    ).inserted_primary_key[0]  # type: ignore[index]
 
     new = _new_members(store, row, as_of)
     stage = _stage_table(conn, store)
@@ -242,7 +240,9 @@ def _recalculate(
         sa.literal(run_id, sa.BigInteger),
         sa.literal(at, h.c.at.type),
     ).where(m.c.segment_id == segment_id, m.c.member.is_(True), ~in_new)
-    removed = conn.execute(h.insert().from_select(cols, removed_sel), execution_options=_COUNT).rowcount
+    removed = conn.execute(
+        h.insert().from_select(cols, removed_sel), execution_options=_COUNT
+    ).rowcount
 
     if removed:
         gone = sa.select(h.c.contact_key).where(h.c.run_id == run_id, h.c.change == "removed")
@@ -299,8 +299,17 @@ def _recalculate(
     emit_run_batches(conn, t, segment_id, run_id, "added", added, finished, store.batch_size)
     emit_run_batches(conn, t, segment_id, run_id, "removed", removed, finished, store.batch_size)
     return Run(
-        run_id, segment_id, as_of, started, finished, row.rule_hash,
-        added, removed, count, "succeeded", None,
+        run_id,
+        segment_id,
+        as_of,
+        started,
+        finished,
+        row.rule_hash,
+        added,
+        removed,
+        count,
+        "succeeded",
+        None,
     )
 
 
@@ -317,9 +326,11 @@ def due_segments(
     """
     now = _as_utc(now)
     s, r = store.tables.segments, store.tables.runs
-    stmt = sa.select(s, r.c.finished_at.label("run_finished")).select_from(
-        s.outerjoin(r, r.c.id == s.c.last_run_id)
-    ).order_by(s.c.id)
+    stmt = (
+        sa.select(s, r.c.finished_at.label("run_finished"))
+        .select_from(s.outerjoin(r, r.c.id == s.c.last_run_id))
+        .order_by(s.c.id)
+    )
     with store.engine.connect() as conn:
         rows = {row.id: row for row in conn.execute(stmt)}
     graph = {sid: json.loads(row.depends_on) for sid, row in rows.items()}
@@ -336,8 +347,10 @@ def due_segments(
             return True
         for dep in graph[row.id]:
             d = rows.get(dep)
-            if d is not None and d.changed_at is not None and (
-                row.run_finished is None or d.changed_at > row.run_finished
+            if (
+                d is not None
+                and d.changed_at is not None
+                and (row.run_finished is None or d.changed_at > row.run_finished)
             ):
                 return True
         return False
@@ -347,7 +360,11 @@ def due_segments(
     order = dependency_order(rows, graph, closure=True)
     for sid in order:
         row = rows[sid]
-        if sid not in due and row.status == "active" and row.type != "static":
-            if any(dep in due for dep in graph[sid]):
-                due.add(sid)
+        if (
+            sid not in due
+            and row.status == "active"
+            and row.type != "static"
+            and any(dep in due for dep in graph[sid])
+        ):
+            due.add(sid)
     return [sid for sid in order if sid in due]

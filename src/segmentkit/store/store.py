@@ -111,9 +111,7 @@ class Store:
         This is what ``{"segment": id}`` compiles against.
         """
         m = self.tables.members
-        return sa.select(m.c.contact_key).where(
-            m.c.segment_id == segment_id, m.c.member.is_(True)
-        )
+        return sa.select(m.c.contact_key).where(m.c.segment_id == segment_id, m.c.member.is_(True))
 
     def _row(self, conn: Connection, segment_id: str, *, lock: bool = False) -> Any:
         s = self.tables.segments
@@ -162,7 +160,9 @@ class Store:
 
     def _graph(self, conn: Connection) -> dict[str, list[str]]:
         s = self.tables.segments
-        return {r.id: json.loads(r.depends_on) for r in conn.execute(sa.select(s.c.id, s.c.depends_on))}
+        return {
+            r.id: json.loads(r.depends_on) for r in conn.execute(sa.select(s.c.id, s.c.depends_on))
+        }
 
     # ------------------------------------------------------------------ definitions
     def create(self, segment: Segment | dict[str, Any] | str) -> Segment:
@@ -221,7 +221,7 @@ class Store:
             exc = [k for k, f in flags if f == "exclude"]
             return self._model(row, inc, exc)
 
-    def list(self, *, status: str | None = None) -> list[Segment]:
+    def segments(self, *, status: str | None = None) -> list[Segment]:
         """All stored segments (optionally of one status), by id."""
         s = self.tables.segments
         stmt = sa.select(s).order_by(s.c.id)
@@ -278,12 +278,8 @@ class Store:
                 return current
             if shown.get("type") == "dynamic":
                 m = self.tables.members
-                conn.execute(
-                    m.delete().where(m.c.segment_id == segment_id, m.c.member.is_(False))
-                )
-                conn.execute(
-                    m.update().where(m.c.segment_id == segment_id).values(manual=None)
-                )
+                conn.execute(m.delete().where(m.c.segment_id == segment_id, m.c.member.is_(False)))
+                conn.execute(m.update().where(m.c.segment_id == segment_id).values(manual=None))
             conn.execute(
                 self.tables.segments.update()
                 .where(self.tables.segments.c.id == segment_id)
@@ -358,11 +354,11 @@ class Store:
         if row.status == "archived":
             raise ReadOnlyError(f"segment {row.id!r} is archived and read-only")
         if row.type == "dynamic":
-            raise StoreError(
-                f"segment {row.id!r} is dynamic: its members come from its rule only"
-            )
+            raise StoreError(f"segment {row.id!r} is dynamic: its members come from its rule only")
 
-    def _add(self, conn: Connection, sid: str, stype: str, keys: list[Any], now: dt.datetime) -> int:
+    def _add(
+        self, conn: Connection, sid: str, stype: str, keys: list[Any], now: dt.datetime
+    ) -> int:
         m = self.tables.members
         added: list[Any] = []
         for chunk in _chunks(keys):
@@ -379,7 +375,13 @@ class Store:
                 conn.execute(
                     m.insert(),
                     [
-                        {"segment_id": sid, "contact_key": k, "member": True, "manual": "include", "since": now}
+                        {
+                            "segment_id": sid,
+                            "contact_key": k,
+                            "member": True,
+                            "manual": "include",
+                            "since": now,
+                        }
                         for k in fresh
                     ],
                 )
@@ -402,7 +404,9 @@ class Store:
         self._manual_changes(conn, sid, "added", added, now)
         return len(added)
 
-    def _remove(self, conn: Connection, sid: str, stype: str, keys: list[Any], now: dt.datetime) -> int:
+    def _remove(
+        self, conn: Connection, sid: str, stype: str, keys: list[Any], now: dt.datetime
+    ) -> int:
         m = self.tables.members
         removed: list[Any] = []
         for chunk in _chunks(keys):
@@ -424,7 +428,13 @@ class Store:
                 conn.execute(
                     m.insert(),
                     [
-                        {"segment_id": sid, "contact_key": k, "member": False, "manual": "exclude", "since": now}
+                        {
+                            "segment_id": sid,
+                            "contact_key": k,
+                            "member": False,
+                            "manual": "exclude",
+                            "since": now,
+                        }
                         for k in fresh
                     ],
                 )
@@ -446,7 +456,14 @@ class Store:
         conn.execute(
             h.insert(),
             [
-                {"segment_id": sid, "contact_key": k, "change": change, "reason": "manual", "run_id": None, "at": now}
+                {
+                    "segment_id": sid,
+                    "contact_key": k,
+                    "change": change,
+                    "reason": "manual",
+                    "run_id": None,
+                    "at": now,
+                }
                 for k in keys
             ],
         )
@@ -461,7 +478,14 @@ class Store:
         for i, part in enumerate(parts):
             emit(
                 conn,
-                cls(segment_id=sid, keys=tuple(part), reason="manual", batch=i, batches=len(parts), occurred_at=now),
+                cls(
+                    segment_id=sid,
+                    keys=tuple(part),
+                    reason="manual",
+                    batch=i,
+                    batches=len(parts),
+                    occurred_at=now,
+                ),
                 self.tables,
             )
 
@@ -484,10 +508,13 @@ class Store:
             graph = self._graph(conn)
             s = self.tables.segments
             status = {
-                r.id: r.status
-                for r in conn.execute(sa.select(s.c.id, s.c.status).order_by(s.c.id))
+                r.id: r.status for r in conn.execute(sa.select(s.c.id, s.c.status).order_by(s.c.id))
             }
-        ids = list(segment_ids) if segment_ids is not None else [k for k, v in status.items() if v == "active"]
+        ids = (
+            list(segment_ids)
+            if segment_ids is not None
+            else [k for k, v in status.items() if v == "active"]
+        )
         out = []
         for sid in dependency_order(ids, graph):
             if status.get(sid) != "active":

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -57,8 +57,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if dialect.name in ("mysql", "mariadb"):
             from sqlalchemy.dialects.mysql import DATETIME
 
-            return dialect.type_descriptor(DATETIME(fsp=6))
-        return dialect.type_descriptor(sa.DateTime())
+            return cast(TypeEngine[Any], dialect.type_descriptor(DATETIME(fsp=6)))
+        return cast(TypeEngine[Any], dialect.type_descriptor(sa.DateTime()))
 
     def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
         if value is None:
