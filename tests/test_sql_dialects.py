@@ -60,7 +60,7 @@ EXPECTED: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
             "snowflake": '(NOT ("contacts"."name" = %(p0)s) OR "contacts"."name" IS NULL)',
             "spark": "(NOT (`contacts`.`name` = :p0) OR `contacts`.`name` IS NULL)",
             "trino": '(NOT ("contacts"."name" = ?) OR "contacts"."name" IS NULL)',
-            "tsql": "(NOT (CONCAT([contacts].[name], '.') COLLATE Latin1_General_100_BIN2 = CONCAT(?, '.')) OR [contacts].[name] IS NULL)",
+            "tsql": "(NOT (([contacts].[name] + '.') COLLATE Latin1_General_100_BIN2 = (? + '.')) OR [contacts].[name] IS NULL)",
         },
     ),
     "in_ci": (
@@ -184,7 +184,7 @@ EXPECTED: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
             "snowflake": 'EXISTS(SELECT 1 FROM "contact_tags" AS "sk_tag" WHERE "sk_tag"."contact_id" = "contacts"."id" AND "sk_tag"."tag" = %(p0)s)',
             "spark": "EXISTS(SELECT 1 FROM `contact_tags` AS `sk_tag` WHERE `sk_tag`.`contact_id` = `contacts`.`id` AND `sk_tag`.`tag` = :p0)",
             "trino": 'EXISTS(SELECT 1 FROM "contact_tags" AS "sk_tag" WHERE "sk_tag"."contact_id" = "contacts"."id" AND "sk_tag"."tag" = ?)',
-            "tsql": "EXISTS(SELECT 1 FROM [contact_tags] AS [sk_tag] WHERE [sk_tag].[contact_id] = [contacts].[id] AND CONCAT([sk_tag].[tag], '.') COLLATE Latin1_General_100_BIN2 = CONCAT(?, '.'))",
+            "tsql": "EXISTS(SELECT 1 FROM [contact_tags] AS [sk_tag] WHERE [sk_tag].[contact_id] = [contacts].[id] AND ([sk_tag].[tag] + '.') COLLATE Latin1_General_100_BIN2 = (? + '.'))",
         },
     ),
 }
@@ -348,11 +348,9 @@ def test_inline_literals_round_trip_through_the_parser(dialect: str) -> None:
         )
     except UnsupportedError:  # pragma: no cover - every dialect has string equality
         raise
-    strings = {
-        lit.this
-        for lit in sqlglot.parse_one(text, read=dialect).find_all(exp.Literal)
-        if lit.is_string
-    }
+    tree = sqlglot.parse_one(text, read=dialect)
+    strings = {lit.this for lit in tree.find_all(exp.Literal) if lit.is_string}
+    strings |= {lit.this for lit in tree.find_all(exp.National)}  # T-SQL N'...'
     assert nasty in strings
 
 
@@ -538,3 +536,15 @@ def test_register_sqlite_functions_on_a_plain_connection() -> None:
     assert run({"field": "name", "operator": "matches", "value": "^x.y$"}) == set()
     assert run({"field": "name", "operator": "matches", "value": "^[a-c]+$"}) == {3}
     assert run({"field": "name", "operator": "not_matches", "value": "^[a-c]+$"}) == {1, 2, 4, 5}
+
+
+def test_tsql_strings_keep_null_and_trailing_spaces() -> None:
+    # `+` keeps NULL NULL (CONCAT would read it as ''); N'' keeps non-Latin text.
+    text = _compile({"field": "name", "operator": "in", "value": ["a ", "İ"]}, "tsql", inline=True)
+    assert text == (
+        "([contacts].[name] + '.') COLLATE Latin1_General_100_BIN2 IN ((N'a ' + '.'), (N'İ' + '.'))"
+    )
+    aware = _compile(
+        {"field": "at", "operator": "gt", "value": "2024-03-31T01:30:00+02:00"}, "tsql"
+    )
+    assert aware.params == [dt.datetime(2024, 3, 30, 23, 30)]

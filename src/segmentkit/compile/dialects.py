@@ -1038,7 +1038,7 @@ class TSQL(Compiler):
 
     ``=`` in T-SQL ignores trailing spaces under every collation, so strings are
     compared with a sentinel appended, under a binary collation. Ordering, lowercase
-    and regex have no faithful form and are refused.
+    and regex have no faithful form and are refused. Inline strings are ``N'...'``.
     """
 
     name = "tsql"
@@ -1046,6 +1046,8 @@ class TSQL(Compiler):
     paramstyle = "qmark"
     driver = "pyodbc"
     bool_as_int = True
+    # pyodbc binds no zone; a naive UTC value converts to DATETIMEOFFSET at +00:00.
+    aware_as_naive_utc = True
     large_in = 2000  # pyodbc/SQL Server allow 2100 parameters per statement
     naive_timestamp = "DATETIME2"
     aware_timestamp = "DATETIMEOFFSET"
@@ -1054,10 +1056,15 @@ class TSQL(Compiler):
     def literal(self, value: Any) -> exp.Expression:
         if isinstance(value, bool):
             return _num(int(value))
+        if isinstance(value, str):
+            # Without N'' a literal is in the database code page: non-Latin text becomes '?'.
+            return exp.National(this=value)
         return super().literal(value)
 
     def _exact(self, e: exp.Expression, collate: bool) -> exp.Expression:
-        out: exp.Expression = _fn("CONCAT", e, exp.Literal.string("."))
+        # `+` (not CONCAT, which reads NULL as '') keeps NULL NULL; the sentinel makes
+        # trailing spaces count.
+        out: exp.Expression = exp.Paren(this=exp.Add(this=e, expression=exp.Literal.string(".")))
         if collate:
             out = exp.Collate(this=out, expression=exp.Var(this=self._BIN2))
         return out
