@@ -84,18 +84,12 @@ def _is_mysql(conn: Connection) -> bool:
 
 def _stage_table(conn: Connection, store: Store) -> sa.Table:
     name = f"{store.tables.prefix}stage_{uuid.uuid4().hex[:12]}"
-    # PostgreSQL hash-joins the stage against members, so an index would only cost
-    # build time; MariaDB and SQLite probe it per row and need the primary key.
-    pk = conn.dialect.name != "postgresql"
-    kw: dict[str, Any] = {}
-    if conn.dialect.name == "postgresql":
-        kw["postgresql_on_commit"] = "DROP"
+    # The anti-joins probe the stage once per member: it needs its primary key.
     return sa.Table(
         name,
         sa.MetaData(),
-        sa.Column("k", store.tables.key_type, primary_key=pk, nullable=False, autoincrement=False),
+        sa.Column("k", store.tables.key_type, primary_key=True, autoincrement=False),
         prefixes=["TEMPORARY"],
-        **kw,
     )
 
 
@@ -205,44 +199,11 @@ def _recalculate(
     ).inserted_primary_key[0]  # type: ignore[index]
 
     new = _new_members(store, row, as_of)
-    stage = _stage_table(conn, store)
-    state["stage"] = stage
-    stage.create(conn)
-    if new is not None:
-        conn.execute(stage.insert().from_select(["k"], new))
-    if conn.dialect.name == "postgresql":
-        # Temporary tables get no autovacuum statistics; the planner needs them.
-        conn.exec_driver_sql(f'ANALYZE "{stage.name}"')
-
     at = _utcnow()
-    current = (
-        sa.select(sa.literal(1))
-        .where(m.c.segment_id == segment_id, m.c.contact_key == stage.c.k, m.c.member.is_(True))
-        .exists()
-    )
-    cols = ["segment_id", "contact_key", "change", "reason", "run_id", "at"]
-    added_sel = sa.select(
-        sa.literal(segment_id),
-        stage.c.k,
-        sa.literal("added"),
-        sa.literal("rule"),
-        sa.literal(run_id, sa.BigInteger),
-        sa.literal(at, h.c.at.type),
-    ).where(~current)
-    added = conn.execute(h.insert().from_select(cols, added_sel), execution_options=_COUNT).rowcount
-
-    in_new = sa.select(sa.literal(1)).where(stage.c.k == m.c.contact_key).exists()
-    removed_sel = sa.select(
-        sa.literal(segment_id),
-        m.c.contact_key,
-        sa.literal("removed"),
-        sa.literal("rule"),
-        sa.literal(run_id, sa.BigInteger),
-        sa.literal(at, h.c.at.type),
-    ).where(m.c.segment_id == segment_id, m.c.member.is_(True), ~in_new)
-    removed = conn.execute(
-        h.insert().from_select(cols, removed_sel), execution_options=_COUNT
-    ).rowcount
+    if _has_full_join(conn):
+        added, removed = _diff_full_join(store, conn, segment_id, run_id, new, at)
+    else:
+        added, removed = _diff_staged(store, conn, segment_id, run_id, new, at, state)
 
     if removed:
         gone = sa.select(h.c.contact_key).where(h.c.run_id == run_id, h.c.change == "removed")
@@ -255,11 +216,6 @@ def _recalculate(
             sa.literal(at, m.c.since.type),
         ).where(h.c.run_id == run_id, h.c.change == "added")
         conn.execute(m.insert().from_select(["segment_id", "contact_key", "member", "since"], came))
-    if _is_mysql(conn):
-        # Plain DROP TABLE would commit the transaction implicitly on MariaDB/MySQL.
-        conn.exec_driver_sql(f"DROP TEMPORARY TABLE `{stage.name}`")
-    else:
-        stage.drop(conn)
 
     count = int(row.member_count) + added - removed
     finished = _utcnow()
@@ -311,6 +267,119 @@ def _recalculate(
         "succeeded",
         None,
     )
+
+
+_HISTORY_COLS = ["segment_id", "contact_key", "change", "reason", "run_id", "at"]
+
+
+def _has_full_join(conn: Connection) -> bool:
+    if conn.dialect.name == "postgresql":
+        return True
+    if conn.dialect.name == "sqlite":
+        import sqlite3
+
+        return sqlite3.sqlite_version_info >= (3, 39, 0)
+    return False  # MariaDB/MySQL have no FULL OUTER JOIN
+
+
+def _history_select(
+    segment_id: str, run_id: int, at: dt.datetime, tables: Any, key: Any, change: Any
+) -> sa.Select[Any]:
+    return sa.select(
+        sa.literal(segment_id),
+        key,
+        change,
+        sa.literal("rule"),
+        sa.literal(run_id, sa.BigInteger),
+        sa.literal(at, tables.history.c.at.type),
+    )
+
+
+def _diff_full_join(
+    store: Store,
+    conn: Connection,
+    segment_id: str,
+    run_id: int,
+    new: sa.Select[Any] | None,
+    at: dt.datetime,
+) -> tuple[int, int]:
+    """One statement: new FULL OUTER JOIN current, the unmatched rows are the changes.
+
+    One evaluation of the rule and one snapshot; each side is read once (a hash or
+    merge join), no temporary table.
+    """
+    t = store.tables
+    m, h = t.members, t.history
+    cur = (
+        sa.select(m.c.contact_key.label("k"))
+        .where(m.c.segment_id == segment_id, m.c.member.is_(True))
+        .subquery("cur")
+    )
+    if new is None:
+        new = sa.select(m.c.contact_key).where(sa.false())
+    nxt = new.subquery("nxt")
+    nk = next(iter(nxt.c))
+    change = sa.case((cur.c.k.is_(None), sa.literal("added")), else_=sa.literal("removed"))
+    select = (
+        _history_select(segment_id, run_id, at, t, sa.func.coalesce(nk, cur.c.k), change)
+        .select_from(nxt.outerjoin(cur, nk == cur.c.k, full=True))
+        .where(sa.or_(nk.is_(None), cur.c.k.is_(None)))
+    )
+    total = conn.execute(
+        h.insert().from_select(_HISTORY_COLS, select), execution_options=_COUNT
+    ).rowcount
+    if not total:
+        return 0, 0
+    counts = dict.fromkeys(("added", "removed"), 0)
+    for change_, n in conn.execute(
+        sa.select(h.c.change, sa.func.count()).where(h.c.run_id == run_id).group_by(h.c.change)
+    ):
+        counts[change_] = int(n)
+    return counts["added"], counts["removed"]
+
+
+def _diff_staged(
+    store: Store,
+    conn: Connection,
+    segment_id: str,
+    run_id: int,
+    new: sa.Select[Any] | None,
+    at: dt.datetime,
+    state: dict[str, Any],
+) -> tuple[int, int]:
+    """Without FULL OUTER JOIN (MariaDB/MySQL): the new set goes to a per-run temporary
+    table (evaluated once), then two anti-joins give the added and removed keys."""
+    t = store.tables
+    m, h = t.members, t.history
+    stage = _stage_table(conn, store)
+    state["stage"] = stage
+    stage.create(conn)
+    if new is not None:
+        conn.execute(stage.insert().from_select(["k"], new))
+    current = (
+        sa.select(sa.literal(1))
+        .where(m.c.segment_id == segment_id, m.c.contact_key == stage.c.k, m.c.member.is_(True))
+        .exists()
+    )
+    added_sel = _history_select(segment_id, run_id, at, t, stage.c.k, sa.literal("added")).where(
+        ~current
+    )
+    added = conn.execute(
+        h.insert().from_select(_HISTORY_COLS, added_sel), execution_options=_COUNT
+    ).rowcount
+    in_new = sa.select(sa.literal(1)).where(stage.c.k == m.c.contact_key).exists()
+    removed_sel = _history_select(
+        segment_id, run_id, at, t, m.c.contact_key, sa.literal("removed")
+    ).where(m.c.segment_id == segment_id, m.c.member.is_(True), ~in_new)
+    removed = conn.execute(
+        h.insert().from_select(_HISTORY_COLS, removed_sel), execution_options=_COUNT
+    ).rowcount
+    if _is_mysql(conn):
+        # Plain DROP TABLE would commit the transaction implicitly on MariaDB/MySQL.
+        conn.exec_driver_sql(f"DROP TEMPORARY TABLE `{stage.name}`")
+    else:
+        stage.drop(conn)
+    return added, removed
 
 
 def due_segments(
