@@ -248,10 +248,7 @@ def test_every_operator_is_covered() -> None:
 
 
 _BUILTIN_OPS = frozenset(
-    "eq neq in not_in gt gte lt lte between not_between contains not_contains starts_with "
-    "not_starts_with ends_with not_ends_with is_null is_not_null is_empty is_not_empty is_true "
-    "is_false before after on not_on in_last not_in_last in_next older_than matches not_matches "
-    "has has_any has_all has_none".split()
+    ["eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "between", "not_between", "contains", "not_contains", "starts_with", "not_starts_with", "ends_with", "not_ends_with", "is_null", "is_not_null", "is_empty", "is_not_empty", "is_true", "is_false", "before", "after", "on", "not_on", "in_last", "not_in_last", "in_next", "older_than", "matches", "not_matches", "has", "has_any", "has_all", "has_none"]
 )
 
 
@@ -318,16 +315,13 @@ def conditions(draw: st.DrawFn, backend: Backend) -> dict[str, Any]:
     return cond
 
 
-def rules(backend: Backend) -> st.SearchStrategy[dict[str, Any]]:
-    def group(children: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
-        return st.builds(
-            lambda combinator, neg, items: {"combinator": combinator, "not": neg, "rules": items},
-            st.sampled_from(["and", "or"]),
-            st.booleans(),
-            st.lists(children, max_size=4),
-        )
-
-    return st.recursive(conditions(backend), group, max_leaves=10)
+@st.composite
+def rules(draw: st.DrawFn, backend: Backend, depth: int = 3) -> dict[str, Any]:
+    """A condition, or a group (and/or, maybe negated, maybe empty) of up to 4 rules."""
+    if depth == 0 or draw(st.integers(0, 2)) == 0:
+        return draw(conditions(backend))
+    items = draw(st.lists(rules(backend, depth - 1), max_size=4))
+    return {"combinator": draw(st.sampled_from(["and", "or"])), "not": draw(st.booleans()), "rules": items}
 
 
 @given(data=st.data())

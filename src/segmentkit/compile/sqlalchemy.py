@@ -59,10 +59,6 @@ _UTC = dt.UTC
 _AWARE_DIALECTS = frozenset({"postgresql", "duckdb"})
 
 
-def _is_mysql(dialect: Dialect) -> bool:
-    return dialect.name in ("mysql", "mariadb")
-
-
 def _bin_collation(dialect: Dialect) -> str:
     # Both collations are NO PAD and order by code point; MySQL 8 lacks MariaDB's name.
     if dialect.name == "mariadb" or getattr(dialect, "is_mariadb", False):
@@ -258,7 +254,7 @@ class _Lower(ColumnElement[str]):
 
     inherit_cache = True
     type = sa.String()
-    _traverse_internals = [("operand", _T.dp_clauseelement)]
+    _traverse_internals = [("operand", _T.dp_clauseelement)]  # noqa: RUF012
 
     def __init__(self, operand: ColumnElement[Any]) -> None:
         self.operand = operand
@@ -309,14 +305,14 @@ _SQL_OPS = {"eq": "=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 class _StrCompare(_Construct):
     """``left op right`` over strings, by code point on every engine."""
 
-    _traverse_internals = [
-        ("op", _T.dp_string),
+    _traverse_internals = [  # noqa: RUF012
+        ("cmp", _T.dp_string),
         ("left", _T.dp_clauseelement),
         ("right", _T.dp_clauseelement),
     ]
 
-    def __init__(self, op: str, left: ColumnElement[Any], right: ColumnElement[Any]) -> None:
-        self.op = op
+    def __init__(self, cmp: str, left: ColumnElement[Any], right: ColumnElement[Any]) -> None:
+        self.cmp = cmp  # not ``op``: that is ColumnElement.op()
         self.left = left
         self.right = right
 
@@ -325,7 +321,7 @@ class _StrCompare(_Construct):
 def _strcmp_default(element: _StrCompare, compiler: SQLCompiler, **kw: Any) -> str:
     left = compiler.process(element.left, **kw)
     right = compiler.process(element.right, **kw)
-    return f"{left} {_SQL_OPS[element.op]} {right}"
+    return f"{left} {_SQL_OPS[element.cmp]} {right}"
 
 
 @compiles(_StrCompare, "sqlite")
@@ -333,18 +329,18 @@ def _strcmp_sqlite(element: _StrCompare, compiler: SQLCompiler, **kw: Any) -> st
     # BINARY = memcmp of UTF-8 = code-point order, whatever the column's declared collation.
     left = compiler.process(element.left, **kw)
     right = compiler.process(element.right, **kw)
-    return f"{left} COLLATE BINARY {_SQL_OPS[element.op]} {right}"
+    return f"{left} COLLATE BINARY {_SQL_OPS[element.cmp]} {right}"
 
 
 @compiles(_StrCompare, "postgresql")
 def _strcmp_pg(element: _StrCompare, compiler: SQLCompiler, **kw: Any) -> str:
     left = compiler.process(element.left, **kw)
     right = compiler.process(element.right, **kw)
-    if element.op == "eq":
+    if element.cmp == "eq":
         # Deterministic collations compare equal only when bytes are equal, and a plain
         # ``=`` keeps the column's btree index usable.
         return f"{left} = {right}"
-    return f'{left} COLLATE "C" {_SQL_OPS[element.op]} {right}'
+    return f'{left} COLLATE "C" {_SQL_OPS[element.cmp]} {right}'
 
 
 @compiles(_StrCompare, "mysql")
@@ -355,8 +351,8 @@ def _strcmp_mysql(element: _StrCompare, compiler: SQLCompiler, **kw: Any) -> str
     right = compiler.process(element.right, **kw)
     bleft = _mysql_bin(left, d)
     bright = right if _is_param(element.right) else _mysql_bin(right, d)
-    exact = f"{bleft} {_SQL_OPS[element.op]} {bright}"
-    if element.op == "eq" and _is_column(element.left) and _is_param(element.right):
+    exact = f"{bleft} {_SQL_OPS[element.cmp]} {bright}"
+    if element.cmp == "eq" and _is_column(element.left) and _is_param(element.right):
         # The column's own collation is case/accent/pad-insensitive, so ``col = v`` holds
         # for a superset of the exact matches; it lets the optimizer use an index.
         return f"({left} = {right} AND {exact})"
@@ -366,7 +362,7 @@ def _strcmp_mysql(element: _StrCompare, compiler: SQLCompiler, **kw: Any) -> str
 class _Text(_Construct):
     """``needle`` occurs in / starts / ends ``operand``, by code point, no wildcards."""
 
-    _traverse_internals = [
+    _traverse_internals = [  # noqa: RUF012
         ("kind", _T.dp_string),
         ("operand", _T.dp_clauseelement),
         ("needle", _T.dp_clauseelement),
@@ -399,7 +395,7 @@ def _text_sqlite(element: _Text, compiler: SQLCompiler, **kw: Any) -> str:
         return f"instr({o}, {n}) > 0"
     if element.kind == "prefix":
         # A code-point range is exact and can use an index on the column.
-        upper = compiler.process(element.extra.sqlite, **kw)  # type: ignore[attr-defined]
+        upper = compiler.process(element.extra.sqlite, **kw)
         return f"({o} COLLATE BINARY >= {n} AND {o} COLLATE BINARY < {upper})"
     return f"substr({o}, -length({n})) COLLATE BINARY = {n}"
 
@@ -435,7 +431,7 @@ def _text_mysql(element: _Text, compiler: SQLCompiler, **kw: Any) -> str:
         exact = f"LEFT({b}, CHAR_LENGTH({n})) = {n}"
         if _is_column(element.operand):
             # Index-usable LIKE under the column's own collation matches a superset.
-            like = compiler.process(element.extra.mysql, **kw)  # type: ignore[attr-defined]
+            like = compiler.process(element.extra.mysql, **kw)
             return f"({o} LIKE {like} ESCAPE '!' AND {exact})"
         return exact
     return f"RIGHT({b}, CHAR_LENGTH({n})) = {n}"
@@ -446,7 +442,7 @@ class _PrefixExtra(ColumnElement[Any]):
 
     inherit_cache = True
     type = sa.String()
-    _traverse_internals = [("sqlite", _T.dp_clauseelement), ("mysql", _T.dp_clauseelement)]
+    _traverse_internals = [("sqlite", _T.dp_clauseelement), ("mysql", _T.dp_clauseelement)]  # noqa: RUF012
 
     def __init__(self, sqlite: ColumnElement[Any], mysql: ColumnElement[Any]) -> None:
         self.sqlite = sqlite
@@ -458,38 +454,24 @@ def _prefix_extra(element: _PrefixExtra, compiler: SQLCompiler, **kw: Any) -> st
     raise AssertionError("_PrefixExtra is never rendered on its own")  # pragma: no cover
 
 
-# JSON_TABLE column definitions that read a JSON scalar back as the column's type.
-_MYSQL_JSON_TYPES = {
-    FieldType.INTEGER: "BIGINT",
-    FieldType.DECIMAL: "DECIMAL(65,30)",
-    FieldType.FLOAT: "DOUBLE",
-    FieldType.BOOLEAN: "BIGINT",
-    FieldType.DATE: "DATE",
-    FieldType.DATETIME: "DATETIME(6)",
-}
-
-
-def _mysql_json_values(param_sql: str, ftype: FieldType, dialect: Dialect) -> str:
-    if ftype in (FieldType.STRING, FieldType.TAGS):
-        coltype = f"LONGTEXT CHARACTER SET utf8mb4 COLLATE {_bin_collation(dialect)}"
-    else:
-        coltype = _MYSQL_JSON_TYPES[ftype]
-    return f"SELECT v FROM JSON_TABLE({param_sql}, '$[*]' COLUMNS (v {coltype} PATH '$')) AS sk_v"
-
-
 class _InList(_Construct):
     """``operand`` equals an element of one bound list."""
 
-    _traverse_internals = [
+    _traverse_internals = [  # noqa: RUF012
         ("ftype", _T.dp_string),
         ("operand", _T.dp_clauseelement),
         ("values", _T.dp_clauseelement),
+        ("expanded", _T.dp_clauseelement),
     ]
 
-    def __init__(self, ftype: FieldType, operand: ColumnElement[Any], values: ColumnElement[Any]) -> None:
+    def __init__(
+        self, ftype: FieldType, operand: ColumnElement[Any], values: ColumnElement[Any],
+        expanded: ColumnElement[Any],
+    ) -> None:
         self.ftype = str(ftype)
         self.operand = operand
-        self.values = values
+        self.values = values  # the whole list as one parameter (array / JSON text)
+        self.expanded = expanded  # the same list as an expanding IN parameter (MySQL)
 
 
 @compiles(_InList)
@@ -520,27 +502,43 @@ def _inlist_sqlite(element: _InList, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(_InList, "mysql")
 @compiles(_InList, "mariadb")
 def _inlist_mysql(element: _InList, compiler: SQLCompiler, **kw: Any) -> str:
+    # MySQL/MariaDB have no array parameters. ``IN (SELECT v FROM JSON_TABLE(:json ...))``
+    # is fast for numbers but MariaDB 10.11 evaluates it per row for strings under an
+    # explicit collation (minutes for 20,000 rows x 100,000 values), so the list is an
+    # expanding parameter. PyMySQL and mysqlclient interpolate parameters client-side:
+    # no placeholder limit applies, and the server turns a long IN list into a hashed
+    # semi-join (in_predicate_conversion_threshold).
     d = compiler.dialect
     o = compiler.process(element.operand, **kw)
-    v = compiler.process(element.values, **kw)
-    ftype = FieldType(element.ftype)
-    lhs = _mysql_bin(o, d) if ftype is FieldType.STRING else o
-    return f"{lhs} IN ({_mysql_json_values(v, ftype, d)})"
+    v = compiler.process(element.expanded, **kw)
+    # (an expanding parameter renders its own parentheses)
+    if element.ftype != FieldType.STRING.value:
+        return f"{o} IN {v}"
+    exact = f"{_mysql_bin(o, d)} IN {v}"
+    if _is_column(element.operand):
+        # As for ``=``: the column's own collation matches a superset, using its index.
+        return f"({o} IN {v} AND {exact})"
+    return exact
 
 
 class _TagsAny(_Construct):
     """A tags column (array or JSON array) holds at least one of the bound strings."""
 
-    _traverse_internals = [
+    _traverse_internals = [  # noqa: RUF012
         ("storage", _T.dp_string),
         ("operand", _T.dp_clauseelement),
         ("values", _T.dp_clauseelement),
+        ("expanded", _T.dp_clauseelement),
     ]
 
-    def __init__(self, storage: str, operand: ColumnElement[Any], values: ColumnElement[Any]) -> None:
+    def __init__(
+        self, storage: str, operand: ColumnElement[Any], values: ColumnElement[Any],
+        expanded: ColumnElement[Any],
+    ) -> None:
         self.storage = storage
         self.operand = operand
         self.values = values
+        self.expanded = expanded
 
 
 @compiles(_TagsAny)
@@ -589,20 +587,20 @@ def _tagsany_mysql(element: _TagsAny, compiler: SQLCompiler, **kw: Any) -> str:
         return _tagsany_default(element, compiler, **kw)
     d = compiler.dialect
     o = compiler.process(element.operand, **kw)
-    v = compiler.process(element.values, **kw)
+    v = compiler.process(element.expanded, **kw)
     # JSON_OVERLAPS compares the stored JSON text (an escaped "\u00e9" differs from "é"),
-    # so both sides are read back as unescaped strings with JSON_TABLE.
+    # so the stored array is read back as unescaped strings with JSON_TABLE.
     coltype = f"LONGTEXT CHARACTER SET utf8mb4 COLLATE {_bin_collation(d)}"
     return (
         f"EXISTS (SELECT 1 FROM JSON_TABLE({o}, '$[*]' COLUMNS (v {coltype} PATH '$')) AS sk_t "
-        f"WHERE sk_t.v IN ({_mysql_json_values(v, FieldType.STRING, d)}))"
+        f"WHERE sk_t.v IN {v})"
     )
 
 
 class _TagsEmpty(_Construct):
     """A tags column holds an empty (not NULL) collection."""
 
-    _traverse_internals = [("storage", _T.dp_string), ("operand", _T.dp_clauseelement)]
+    _traverse_internals = [("storage", _T.dp_string), ("operand", _T.dp_clauseelement)]  # noqa: RUF012
 
     def __init__(self, storage: str, operand: ColumnElement[Any]) -> None:
         self.storage = storage
@@ -648,7 +646,7 @@ def _tagsempty_mysql(element: _TagsEmpty, compiler: SQLCompiler, **kw: Any) -> s
 class _Regex(_Construct):
     """Regular-expression search of the portable subset."""
 
-    _traverse_internals = [("operand", _T.dp_clauseelement), ("pattern", _T.dp_clauseelement)]
+    _traverse_internals = [("operand", _T.dp_clauseelement), ("pattern", _T.dp_clauseelement)]  # noqa: RUF012
 
     def __init__(self, operand: ColumnElement[Any], pattern: ColumnElement[Any]) -> None:
         self.operand = operand
@@ -711,7 +709,7 @@ def contacts_table(schema: Schema) -> FromClause:
     if table is None:
         # Identifiers are always quoted (SEMANTICS §7): a dialect's reserved-word list
         # may be incomplete (DuckDB's ``at``), and names may be mixed-case.
-        cols = [sa.column(_quoted(schema.key))]
+        cols: list[sa.ColumnClause[Any]] = [sa.column(_quoted(schema.key))]
         seen = {schema.key}
         for f in schema:
             if isinstance(f.tags, ChildTable) or f.column_name in seen:
@@ -798,7 +796,7 @@ class _Compiler:
             return sa.not_(self._child_exists(f.tags))
         return self.column(f).is_(None)
 
-    def leaf(self, leaf: p.Leaf) -> ColumnElement[bool]:  # noqa: C901 - one dispatch
+    def leaf(self, leaf: p.Leaf) -> ColumnElement[bool]:
         match leaf:
             case p.IsNull(operand=ref):
                 return self._is_null(ref)
@@ -807,8 +805,7 @@ class _Compiler:
             case p.InList(operand=operand, values=values, type=ftype):
                 ref = operand.operand if isinstance(operand, p.Lower) else operand
                 zone = self.zone(ref.field) if ftype is FieldType.DATETIME else None
-                param = sa.bindparam(None, list(values), type_=_ListParam(ftype, zone), unique=True)
-                return _InList(ftype, self.value(operand), param)
+                return _InList(ftype, self.value(operand), *self.list_params(values, ftype, zone))
             case p.Contains(operand=o, needle=n):
                 return self.text("contains", o, n)
             case p.Prefix(operand=o, needle=n):
@@ -878,12 +875,21 @@ class _Compiler:
             extra = sa.null()
         return _Text(kind, o, n, extra)
 
+    def list_params(
+        self, values: Sequence[Any], ftype: FieldType, zone: str | None = None
+    ) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+        """The list as one parameter, and as an expanding one; each dialect renders one."""
+        items = list(values)
+        whole = sa.bindparam(None, items, type_=_ListParam(ftype, zone), unique=True)
+        expanding = sa.bindparam(None, items, type_=_scalar_type(ftype, zone), unique=True, expanding=True)
+        return whole, expanding
+
     def tags_any(self, f: Field, values: Sequence[str]) -> ColumnElement[bool]:
-        param = sa.bindparam(None, list(values), type_=_ListParam(FieldType.STRING), unique=True)
+        params = self.list_params(values, FieldType.STRING)
         if isinstance(f.tags, ChildTable):
             child = _child_table(self.schema, f.tags)
-            return self._child_exists(f.tags, _InList(FieldType.STRING, child.c[f.tags.value], param))
-        return _TagsAny(_storage(f), self.column(f), param)
+            return self._child_exists(f.tags, _InList(FieldType.STRING, child.c[f.tags.value], *params))
+        return _TagsAny(_storage(f), self.column(f), *params)
 
     def _child_exists(self, child: ChildTable, *where: ColumnElement[bool]) -> ColumnElement[bool]:
         table = _child_table(self.schema, child)
