@@ -23,12 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_python  # noqa: E402
-import bench_sql  # noqa: E402
-import data  # noqa: E402
-from _timing import Result, summary  # noqa: E402
+import bench_python
+import bench_sql
+import data
+from _timing import Result, summary
 
-import segmentkit as sk  # noqa: E402
+import segmentkit as sk
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     met = sum(1 for r in results if r.met is True)
     missed = sum(1 for r in results if r.met is False)
     print(f"\n{met} targets met, {missed} missed; total time {time.perf_counter() - started:.0f} s")
+    if bench_sql.FAILURES:
+        print("\nWRONG ANSWERS (not timed):\n" + "\n".join(bench_sql.FAILURES), file=sys.stderr)
+        return 1
     return 0
 
 
