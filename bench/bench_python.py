@@ -403,7 +403,9 @@ def bench_evaluation(records: list[dict[str, Any]], sample: int, repeat: int,
         t_re_match = measure(lambda r=re_rule: sum(map(r.matches, peer_sample)), peer_repeat)
         t_re_filter = measure(lambda r=re_rule: len(list(r.filter(peer_sample))), peer_repeat)
         t_jl = {
-            name: measure(lambda fn=fn, lg=jl_rule: sum(1 for r in jl_sample if fn(lg, r)), peer_repeat)
+            name: measure(
+                lambda fn=fn, lg=jl_rule: sum(1 for r in jl_sample if fn(lg, r)), peer_repeat
+            )
             for name, fn in jl.items()
         }
         sel = f"{expected:,} of {n:,} match"

@@ -175,7 +175,7 @@ TAGS: list[frozenset[str] | None] = [
     frozenset({"1"}),
 ]
 CHILD_TAGS = [t for t in TAGS if t != frozenset()]  # a child table has no "empty" set
-ODD_COLUMN = 'od"d `c]ol'  # every quote character of every dialect
+ODD_COLUMN = 'od"d `c]o%l%(p0)s'  # every quote character of every dialect, and pyformat
 
 
 def _cycle(values: Sequence[Any], i: int, stride: int) -> Any:

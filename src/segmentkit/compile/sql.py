@@ -115,24 +115,38 @@ def _generator_class(cls: type[Compiler]) -> type[Generator]:
     def regexp_sql(self: Any, expression: Regexp) -> str:
         return str(self.binary(expression, "REGEXP"))
 
-    gen = type(
-        f"Segmentkit{base.__name__}",
-        (base,),
-        {
-            "placeholder_sql": placeholder_sql,
-            "TRANSFORMS": {**base.TRANSFORMS, Regexp: regexp_sql},
-        },
-    )
+    # With parameters, a pyformat driver reads every % in the text: one in a quoted
+    # identifier (a column named "50%") or a constant must be doubled. Inline text is
+    # executed without parameters, so it keeps a single %.
+    def identifier_sql(self: Any, expression: exp.Identifier) -> str:
+        text = str(base.identifier_sql(self, expression))
+        return text.replace("%", "%%") if self.sk_percent else text
+
+    def literal_sql(self: Any, expression: exp.Literal) -> str:
+        text = str(base.literal_sql(self, expression))
+        return text.replace("%", "%%") if self.sk_percent else text
+
+    methods: dict[str, Any] = {
+        "placeholder_sql": placeholder_sql,
+        "TRANSFORMS": {**base.TRANSFORMS, Regexp: regexp_sql},
+    }
+    if style == "pyformat":
+        methods["identifier_sql"] = identifier_sql
+        methods["literal_sql"] = literal_sql
+    gen = type(f"Segmentkit{base.__name__}", (base,), methods)
     _GENERATORS[cls] = gen
     return gen
 
 
-def _generate(cls: type[Compiler], tree: exp.Expression) -> tuple[str, list[int]]:
+def _generate(
+    cls: type[Compiler], tree: exp.Expression, *, bound: bool = True
+) -> tuple[str, list[int]]:
     gen_cls = _generator_class(cls)
     gen: Any = gen_cls(
         dialect=cls.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE, comments=False
     )
     gen.sk_order = []
+    gen.sk_percent = bound
     text = gen.generate(tree, copy=False)
     return text, gen.sk_order
 
@@ -143,7 +157,9 @@ _PYFORMAT_PLACEHOLDER = re.compile(r"%\(p\d+\)s")
 def _check_text(cls: type[Compiler], text: str) -> None:
     # In pyformat, a bare % would be read as a placeholder by the driver. The
     # compiler never writes one in bound mode; keep it that way.
-    if cls.paramstyle == "pyformat" and "%" in _PYFORMAT_PLACEHOLDER.sub("", text):
+    if cls.paramstyle == "pyformat" and "%" in _PYFORMAT_PLACEHOLDER.sub(
+        "", text.replace("%%", "")
+    ):
         raise AssertionError(f"stray % in {cls.name} pyformat SQL: {text!r}")  # pragma: no cover
 
 
@@ -279,7 +295,7 @@ def compile_predicate(
     if inline:
         compiler = cls(schema, values, inline=True)
         built = compiler.select(tree) if select else compiler.where(tree)
-        return _generate(cls, built)[0]
+        return _generate(cls, built, bound=False)[0]
     compiled = _compile_shape(cls, schema, tree, values, select)
     return SqlQuery(
         compiled.text, compiled.params(values, cls.paramstyle), cls.name, cls.paramstyle
