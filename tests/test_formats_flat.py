@@ -18,7 +18,9 @@ def members(rule: Any) -> set[int]:
     return {r["id"] for r in match.filter(RECORDS)}
 
 
-def row(field: str, operator: str, value: Any, join: str | None, order: int | None = None) -> dict[str, Any]:
+def row(
+    field: str, operator: str, value: Any, join: str | None, order: int | None = None
+) -> dict[str, Any]:
     out = {"field": field, "operator": operator, "value": value, "logical_operator": join}
     if order is not None:
         out["order"] = order
@@ -36,7 +38,8 @@ def test_and_binds_tighter_than_or() -> None:
     assert str(rule) == "(country = 'DE' and vip = true) or (age > 60 and vip is true)"
     assert members(rule) == {1, 4}
     assert to_rows(rule) == [
-        {**r, "logical_operator": r["logical_operator"] or "AND", "order": i} for i, r in enumerate(rows)
+        {**r, "logical_operator": r["logical_operator"] or "AND", "order": i}
+        for i, r in enumerate(rows)
     ]
 
 
@@ -73,7 +76,11 @@ def test_json_values() -> None:
     ("rows", "path", "words"),
     [
         ([], "", "match every contact"),
-        ([row("a", "eq", 1, "AND"), row("b", "eq", 1, "XOR")], "/1/logical_operator", "'AND' or 'OR'"),
+        (
+            [row("a", "eq", 1, "AND"), row("b", "eq", 1, "XOR")],
+            "/1/logical_operator",
+            "'AND' or 'OR'",
+        ),
         ([row("a", "eq", 1, "AND", 1), row("b", "eq", 1, "AND", 1)], "/1/order", "ambiguous"),
         ([row("a", "eq", 1, "AND", 1), row("b", "eq", 1, "AND", "2")], "/1/order", "integer"),  # type: ignore[arg-type]
         ([row("", "eq", 1, "AND")], "/0/field", "non-empty"),
@@ -91,11 +98,25 @@ def test_refusals(rows: Any, path: str, words: str) -> None:
 @pytest.mark.parametrize(
     ("rule", "words"),
     [
-        ({"combinator": "and", "not": True, "rules": [{"field": "a", "operator": "eq", "value": 1}]}, "negated"),
+        (
+            {
+                "combinator": "and",
+                "not": True,
+                "rules": [{"field": "a", "operator": "eq", "value": 1}],
+            },
+            "negated",
+        ),
         ({"combinator": "and", "rules": []}, r"empty group \(everyone\)"),
-        ({"combinator": "and", "rules": [{"field": "a", "operator": "eq", "value": 1},
-                                         {"combinator": "or", "rules": [{"segment": "x"}, {"segment": "y"}]}]},
-         "OR of ANDs"),
+        (
+            {
+                "combinator": "and",
+                "rules": [
+                    {"field": "a", "operator": "eq", "value": 1},
+                    {"combinator": "or", "rules": [{"segment": "x"}, {"segment": "y"}]},
+                ],
+            },
+            "OR of ANDs",
+        ),
         ({"segment": "vip"}, "SegmentRef"),
     ],
 )
@@ -105,11 +126,33 @@ def test_export_refusals(rule: Any, words: str) -> None:
 
 
 def test_nested_same_combinator_groups_flatten() -> None:
-    rule = sk.parse({"combinator": "or", "rules": [
-        {"combinator": "or", "rules": [{"field": "a", "operator": "eq", "value": 1},
-                                       {"field": "b", "operator": "eq", "value": 2}]},
-        {"combinator": "and", "rules": [{"combinator": "and", "rules": [{"field": "c", "operator": "eq", "value": 3}]},
-                                        {"field": "d", "operator": "eq", "value": 4}]},
-    ]})
+    rule = sk.parse(
+        {
+            "combinator": "or",
+            "rules": [
+                {
+                    "combinator": "or",
+                    "rules": [
+                        {"field": "a", "operator": "eq", "value": 1},
+                        {"field": "b", "operator": "eq", "value": 2},
+                    ],
+                },
+                {
+                    "combinator": "and",
+                    "rules": [
+                        {
+                            "combinator": "and",
+                            "rules": [{"field": "c", "operator": "eq", "value": 3}],
+                        },
+                        {"field": "d", "operator": "eq", "value": 4},
+                    ],
+                },
+            ],
+        }
+    )
     assert [(r["field"], r["logical_operator"]) for r in to_rows(rule)] == [
-        ("a", "AND"), ("b", "OR"), ("c", "OR"), ("d", "AND")]
+        ("a", "AND"),
+        ("b", "OR"),
+        ("c", "OR"),
+        ("d", "AND"),
+    ]

@@ -23,8 +23,15 @@ def g(*rules: Any, condition: str = "AND", **extra: Any) -> dict[str, Any]:
 
 
 def r(field: str, operator: str, value: Any = None, **extra: Any) -> dict[str, Any]:
-    return {"id": field, "field": field, "type": "string", "input": "text", "operator": operator,
-            "value": value, **extra}
+    return {
+        "id": field,
+        "field": field,
+        "type": "string",
+        "input": "text",
+        "operator": operator,
+        "value": value,
+        **extra,
+    }
 
 
 def test_builder_output_imports() -> None:
@@ -34,13 +41,21 @@ def test_builder_output_imports() -> None:
         r("nick", "is_not_empty"),
     )
     rule = from_jquery(rules, SCHEMA)
-    assert str(rule) == "age >= 18 and (country in ('DE', 'AT') or name starts with 'İ') and nick is not empty"
+    assert (
+        str(rule)
+        == "age >= 18 and (country in ('DE', 'AT') or name starts with 'İ') and nick is not empty"
+    )
     assert members(rule) == {4}
 
 
 @pytest.mark.parametrize(("jq", "native"), sorted(JQUERY_TO_NATIVE.items()))
 def test_every_operator_round_trips(jq: str, native: str) -> None:
-    value: Any = {"in": ["a"], "not_in": ["a"], "between": ["a", "b"], "not_between": ["a", "b"]}.get(jq, "a")
+    value: Any = {
+        "in": ["a"],
+        "not_in": ["a"],
+        "between": ["a", "b"],
+        "not_between": ["a", "b"],
+    }.get(jq, "a")
     if jq.startswith("is_"):
         value = None
     rule = from_jquery(g(r("name", jq, value)), SCHEMA)
@@ -50,17 +65,31 @@ def test_every_operator_round_trips(jq: str, native: str) -> None:
 
 
 def test_not_ignore_case_and_custom_operators() -> None:
-    rules = g(r("name", "equal", "BOB", data={"ignore_case": True, "note": "ui"}),
-              r("signup_at", "in_last", {"amount": 30, "unit": "days"}), condition="or", **{"not": True})
+    rules = g(
+        r("name", "equal", "BOB", data={"ignore_case": True, "note": "ui"}),
+        r("signup_at", "in_last", {"amount": 30, "unit": "days"}),
+        condition="or",
+        **{"not": True},
+    )
     rule = from_jquery(rules, SCHEMA)
-    assert rule.to_dict() == {"combinator": "or", "not": True, "rules": [
-        {"field": "name", "operator": "eq", "value": "BOB", "ignore_case": True},
-        {"field": "signup_at", "operator": "in_last", "value": {"amount": 30, "unit": "days"}},
-    ]}
+    assert rule.to_dict() == {
+        "combinator": "or",
+        "not": True,
+        "rules": [
+            {"field": "name", "operator": "eq", "value": "BOB", "ignore_case": True},
+            {"field": "signup_at", "operator": "in_last", "value": {"amount": 30, "unit": "days"}},
+        ],
+    }
     out = to_jquery(rule, SCHEMA)
     assert out["not"] is True and out["condition"] == "OR"
-    assert out["rules"][0] == {"id": "name", "field": "name", "type": "string", "operator": "equal",
-                               "value": "BOB", "data": {"ignore_case": True}}
+    assert out["rules"][0] == {
+        "id": "name",
+        "field": "name",
+        "type": "string",
+        "operator": "equal",
+        "value": "BOB",
+        "data": {"ignore_case": True},
+    }
     assert from_jquery(out, SCHEMA) == rule
 
 
@@ -78,7 +107,11 @@ def test_value_separator() -> None:
         (g(r("a", "in", "x,y")), "/rules/0/value", "value_separator"),
         (g(r("a", "between", [1])), "/rules/0/value", "exactly two"),
         (g(r("a", "equal", 1, colour="red")), "/rules/0/colour", "unknown key"),
-        (g(r("a", "equal", 1, data={"ignore_case": "yes"})), "/rules/0/data/ignore_case", "true or false"),
+        (
+            g(r("a", "equal", 1, data={"ignore_case": "yes"})),
+            "/rules/0/data/ignore_case",
+            "true or false",
+        ),
         (g(r("agee", "equal", 1)), "/rules/0/field", "unknown field"),
     ],
 )

@@ -19,7 +19,13 @@ from segmentkit.formats import from_jsonlogic, to_jsonlogic
 
 from .core_fixtures import NOW, RECORDS, SCHEMA
 
-SUITE = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "jsonlogic" / "tests.json"
+SUITE = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared"
+    / "conformance"
+    / "jsonlogic"
+    / "tests.json"
+)
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -66,7 +72,9 @@ def run_case(rule: Any, data: Any, expected: Any) -> str:
         return "refused"
     row = {k: frozenset(v) if isinstance(v, list) else v for k, v in record.items()}
     got = sk.compile_python(imported, schema, now=NOW)(row)
-    assert expected is got, f"{rule!r} on {data!r}: JsonLogic gives {expected!r}, segmentkit {got!r}"
+    assert expected is got, (
+        f"{rule!r} on {data!r}: JsonLogic gives {expected!r}, segmentkit {got!r}"
+    )
     return "agree"
 
 
@@ -95,27 +103,48 @@ def members(rule: Any) -> set[int]:
     ("logic", "native"),
     [
         ({"==": [{"var": "country"}, "DE"]}, {"field": "country", "operator": "eq", "value": "DE"}),
-        ({"===": ["DE", {"var": "country"}]}, {"field": "country", "operator": "eq", "value": "DE"}),
-        ({"!==": [{"var": "country"}, "DE"]}, {"field": "country", "operator": "neq", "value": "DE"}),
+        (
+            {"===": ["DE", {"var": "country"}]},
+            {"field": "country", "operator": "eq", "value": "DE"},
+        ),
+        (
+            {"!==": [{"var": "country"}, "DE"]},
+            {"field": "country", "operator": "neq", "value": "DE"},
+        ),
         ({"==": [{"var": "country"}, None]}, {"field": "country", "operator": "is_null"}),
         ({"!=": [{"var": "country"}, None]}, {"field": "country", "operator": "is_not_null"}),
         ({"===": [{"var": "vip"}, True]}, {"field": "vip", "operator": "is_true"}),
         ({"==": [{"var": "vip"}, False]}, {"field": "vip", "operator": "is_false"}),
         ({"<": [{"var": "age"}, 18]}, {"field": "age", "operator": "lt", "value": 18}),
         ({"<": [18, {"var": "age"}]}, {"field": "age", "operator": "gt", "value": 18}),
-        ({">=": [{"var": "age"}, {"var": "id"}]}, {"field": "age", "operator": "gte", "value": {"field": "id"}}),
-        ({"<=": [18, {"var": "age"}, 65]}, {"field": "age", "operator": "between", "value": [18, 65]}),
+        (
+            {">=": [{"var": "age"}, {"var": "id"}]},
+            {"field": "age", "operator": "gte", "value": {"field": "id"}},
+        ),
+        (
+            {"<=": [18, {"var": "age"}, 65]},
+            {"field": "age", "operator": "between", "value": [18, 65]},
+        ),
         (
             {"<": [18, {"var": "age"}, 65]},
-            {"combinator": "and", "rules": [
-                {"field": "age", "operator": "gt", "value": 18},
-                {"field": "age", "operator": "lt", "value": 65},
-            ]},
+            {
+                "combinator": "and",
+                "rules": [
+                    {"field": "age", "operator": "gt", "value": 18},
+                    {"field": "age", "operator": "lt", "value": 65},
+                ],
+            },
         ),
-        ({"in": [{"var": "country"}, ["DE", "AT"]]}, {"field": "country", "operator": "in", "value": ["DE", "AT"]}),
+        (
+            {"in": [{"var": "country"}, ["DE", "AT"]]},
+            {"field": "country", "operator": "in", "value": ["DE", "AT"]},
+        ),
         ({"in": ["@", {"var": "name"}]}, {"field": "name", "operator": "contains", "value": "@"}),
         ({"in": ["vip", {"var": "tags"}]}, {"field": "tags", "operator": "has", "value": "vip"}),
-        ({"!": {"in": [{"var": "country"}, ["DE"]]}}, {"field": "country", "operator": "not_in", "value": ["DE"]}),
+        (
+            {"!": {"in": [{"var": "country"}, ["DE"]]}},
+            {"field": "country", "operator": "not_in", "value": ["DE"]},
+        ),
         ({"!": [{"var": "nick"}]}, {"field": "nick", "operator": "is_empty"}),
         ({"!!": {"var": "tags"}}, {"field": "tags", "operator": "is_not_empty"}),
         ({"!!": {"var": "vip"}}, {"field": "vip", "operator": "is_true"}),
@@ -131,8 +160,14 @@ def members(rule: Any) -> set[int]:
             {"none": [{"var": "tags"}, {"===": [{"var": ""}, "vip"]}]},
             {"field": "tags", "operator": "has_none", "value": ["vip"]},
         ),
-        ({"startsWith": [{"var": "name"}, "A"]}, {"field": "name", "operator": "starts_with", "value": "A"}),
-        ({"endsWith": [{"var": "name"}, "b"]}, {"field": "name", "operator": "ends_with", "value": "b"}),
+        (
+            {"startsWith": [{"var": "name"}, "A"]},
+            {"field": "name", "operator": "starts_with", "value": "A"},
+        ),
+        (
+            {"endsWith": [{"var": "name"}, "b"]},
+            {"field": "name", "operator": "ends_with", "value": "b"},
+        ),
         (
             {"and": [{"!=": [{"var": "age"}, None]}, {">": [{"var": "age"}, 17]}]},
             {"field": "age", "operator": "gt", "value": 17},
@@ -141,7 +176,10 @@ def members(rule: Any) -> set[int]:
         (False, {"combinator": "or", "rules": []}),
         ({"or": []}, {"combinator": "or", "rules": []}),
         ({"<": [1, 2]}, {"combinator": "and", "rules": []}),
-        ({"ltv": None} if False else {"<": [{"var": "ltv"}, 10.5]}, {"field": "ltv", "operator": "lt", "value": "10.5"}),
+        (
+            {"ltv": None} if False else {"<": [{"var": "ltv"}, 10.5]},
+            {"field": "ltv", "operator": "lt", "value": "10.5"},
+        ),
     ],
 )
 def test_import(logic: Any, native: dict[str, Any]) -> None:
@@ -228,25 +266,39 @@ def test_over_deep_input_is_a_rule_error() -> None:
 
 # --------------------------------------------------------------------------- export
 def test_export_shapes() -> None:
-    rule = sk.parse({"combinator": "and", "rules": [
-        {"field": "age", "operator": "gte", "value": 18},
-        {"field": "country", "operator": "neq", "value": "DE"},
-        {"field": "country", "operator": "not_in", "value": ["AT"]},
-        {"field": "tags", "operator": "has_any", "value": ["vip"]},
-        {"field": "nick", "operator": "is_empty"},
-        {"field": "ltv", "operator": "between", "value": ["0.5", "10"]},
-    ]})
-    assert to_jsonlogic(rule, SCHEMA) == {"and": [
-        {"and": [{"!=": [{"var": "age"}, None]}, {">=": [{"var": "age"}, 18]}]},
-        {"!==": [{"var": "country"}, "DE"]},
-        {"!": {"in": [{"var": "country"}, ["AT"]]}},
-        {"some": [{"var": "tags"}, {"in": [{"var": ""}, ["vip"]]}]},
-        {"!": {"var": "nick"}},
-        {"and": [{"!=": [{"var": "ltv"}, None]}, {"<=": [0.5, {"var": "ltv"}, 10]}]},
-    ]}
+    rule = sk.parse(
+        {
+            "combinator": "and",
+            "rules": [
+                {"field": "age", "operator": "gte", "value": 18},
+                {"field": "country", "operator": "neq", "value": "DE"},
+                {"field": "country", "operator": "not_in", "value": ["AT"]},
+                {"field": "tags", "operator": "has_any", "value": ["vip"]},
+                {"field": "nick", "operator": "is_empty"},
+                {"field": "ltv", "operator": "between", "value": ["0.5", "10"]},
+            ],
+        }
+    )
+    assert to_jsonlogic(rule, SCHEMA) == {
+        "and": [
+            {"and": [{"!=": [{"var": "age"}, None]}, {">=": [{"var": "age"}, 18]}]},
+            {"!==": [{"var": "country"}, "DE"]},
+            {"!": {"in": [{"var": "country"}, ["AT"]]}},
+            {"some": [{"var": "tags"}, {"in": [{"var": ""}, ["vip"]]}]},
+            {"!": {"var": "nick"}},
+            {"and": [{"!=": [{"var": "ltv"}, None]}, {"<=": [0.5, {"var": "ltv"}, 10]}]},
+        ]
+    }
     back = from_jsonlogic(to_jsonlogic(rule, SCHEMA), SCHEMA)
     assert members(back) == members(rule)
-    assert [c.operator for c in back.rules] == ["gte", "neq", "not_in", "has_any", "is_empty", "between"]  # type: ignore[union-attr]
+    assert [c.operator for c in back.rules] == [
+        "gte",
+        "neq",
+        "not_in",
+        "has_any",
+        "is_empty",
+        "between",
+    ]  # type: ignore[union-attr]
     assert to_jsonlogic({"combinator": "and", "rules": []}) is True
     assert to_jsonlogic({"combinator": "or", "not": True, "rules": []}) == {"!": False}
 
@@ -254,12 +306,21 @@ def test_export_shapes() -> None:
 @pytest.mark.parametrize(
     ("rule", "words"),
     [
-        ({"field": "name", "operator": "eq", "value": "a", "ignore_case": True}, "case-insensitive"),
+        (
+            {"field": "name", "operator": "eq", "value": "a", "ignore_case": True},
+            "case-insensitive",
+        ),
         ({"field": "name", "operator": "matches", "value": "^a"}, "regular expressions"),
         ({"field": "name", "operator": "starts_with", "value": "a"}, "startsWith"),
-        ({"field": "signup_at", "operator": "in_last", "value": {"amount": 3, "unit": "days"}}, "no clock"),
+        (
+            {"field": "signup_at", "operator": "in_last", "value": {"amount": 3, "unit": "days"}},
+            "no clock",
+        ),
         ({"field": "age", "operator": "eq", "value": 2**60}, "2\\*\\*53"),
-        ({"field": "ltv", "operator": "eq", "value": "0.1000000000000000000001"}, "exact JavaScript number"),
+        (
+            {"field": "ltv", "operator": "eq", "value": "0.1000000000000000000001"},
+            "exact JavaScript number",
+        ),
         ({"segment": "vip"}, "segment references"),
     ],
 )

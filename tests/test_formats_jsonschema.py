@@ -23,7 +23,11 @@ def test_schemas_are_valid_2020_12() -> None:
 GOOD = [
     {"combinator": "and", "rules": []},
     {"rules": [{"field": "age", "operator": "gte", "value": 18}]},
-    {"combinator": "or", "not": True, "rules": [{"segment": "vip"}, {"field": "nick", "operator": "is_empty"}]},
+    {
+        "combinator": "or",
+        "not": True,
+        "rules": [{"segment": "vip"}, {"field": "nick", "operator": "is_empty"}],
+    },
     {"field": "signup_at", "operator": "in_last", "value": {"amount": 30, "unit": "days"}},
     {"field": "age", "operator": "between", "value": [18, 65]},
     {"field": "name", "operator": "eq", "value": "x", "ignore_case": True},
@@ -37,7 +41,10 @@ BAD = [
     ({"rules": [], "field": "age"}, "group with condition keys"),
     ({"field": "age", "operator": "gte"}, "missing value"),
     ({"field": "age", "operator": "between", "value": [1]}, "one-element range"),
-    ({"field": "age", "operator": "in_last", "value": {"amount": -1, "unit": "days"}}, "negative duration"),
+    (
+        {"field": "age", "operator": "in_last", "value": {"amount": -1, "unit": "days"}},
+        "negative duration",
+    ),
     ({"field": "age", "operator": "eq", "value": 1, "extra": True}, "unknown key"),
     ({"segment": ""}, "empty segment id"),
 ]
@@ -45,7 +52,10 @@ SPECIFIC_BAD = [
     ({"field": "nope", "operator": "eq", "value": 1}, "unknown field"),
     ({"field": "age", "operator": "contains", "value": "1"}, "operator for another type"),
     ({"field": "age", "operator": "eq", "value": "x"}, "wrong value type"),
-    ({"field": "age", "operator": "eq", "value": 1, "ignore_case": True}, "ignore_case on a number"),
+    (
+        {"field": "age", "operator": "eq", "value": 1, "ignore_case": True},
+        "ignore_case on a number",
+    ),
     ({"field": "age", "operator": "eq", "value": {"field": "name"}}, "field of another type"),
     ({"field": "name", "operator": "contains", "value": ""}, "empty needle"),
     ({"field": "ltv", "operator": "gt", "value": 10.5}, "float for a decimal"),

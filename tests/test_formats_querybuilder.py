@@ -30,15 +30,30 @@ def r(field: str, operator: str, value: Any = "", **extra: Any) -> dict[str, Any
 @pytest.mark.parametrize(
     ("rqb", "native"),
     [
-        ("=", "eq"), ("!=", "neq"), ("<", "lt"), (">", "gt"), ("<=", "lte"), (">=", "gte"),
-        ("contains", "contains"), ("beginsWith", "starts_with"), ("endsWith", "ends_with"),
-        ("doesNotContain", "not_contains"), ("doesNotBeginWith", "not_starts_with"),
-        ("doesNotEndWith", "not_ends_with"), ("null", "is_null"), ("notNull", "is_not_null"),
-        ("in", "in"), ("notIn", "not_in"), ("between", "between"), ("notBetween", "not_between"),
+        ("=", "eq"),
+        ("!=", "neq"),
+        ("<", "lt"),
+        (">", "gt"),
+        ("<=", "lte"),
+        (">=", "gte"),
+        ("contains", "contains"),
+        ("beginsWith", "starts_with"),
+        ("endsWith", "ends_with"),
+        ("doesNotContain", "not_contains"),
+        ("doesNotBeginWith", "not_starts_with"),
+        ("doesNotEndWith", "not_ends_with"),
+        ("null", "is_null"),
+        ("notNull", "is_not_null"),
+        ("in", "in"),
+        ("notIn", "not_in"),
+        ("between", "between"),
+        ("notBetween", "not_between"),
     ],
 )
 def test_default_operators(rqb: str, native: str) -> None:
-    value: Any = {"in": "DE,AT", "notIn": "DE,AT", "between": "A,M", "notBetween": "A,M"}.get(rqb, "DE")
+    value: Any = {"in": "DE,AT", "notIn": "DE,AT", "between": "A,M", "notBetween": "A,M"}.get(
+        rqb, "DE"
+    )
     rule = from_querybuilder(q(r("country", rqb, value)), SCHEMA)
     cond = rule.rules[0]  # type: ignore[union-attr]
     assert cond.operator == native
@@ -80,32 +95,64 @@ def test_split_list() -> None:
 
 def test_not_ids_and_ui_keys() -> None:
     query = {
-        "id": "root", "combinator": "and", "not": True, "path": [],
-        "rules": [{"id": "r1", "path": [0], "field": "vip", "operator": "=", "value": True,
-                   "valueEditorType": "checkbox"}],
+        "id": "root",
+        "combinator": "and",
+        "not": True,
+        "path": [],
+        "rules": [
+            {
+                "id": "r1",
+                "path": [0],
+                "field": "vip",
+                "operator": "=",
+                "value": True,
+                "valueEditorType": "checkbox",
+            }
+        ],
     }
     rule = from_querybuilder(json.dumps(query), SCHEMA)
-    assert rule.to_dict() == {"id": "root", "combinator": "and", "not": True,
-                              "rules": [{"id": "r1", "field": "vip", "operator": "eq", "value": True}]}
+    assert rule.to_dict() == {
+        "id": "root",
+        "combinator": "and",
+        "not": True,
+        "rules": [{"id": "r1", "field": "vip", "operator": "eq", "value": True}],
+    }
     assert members(rule) == {2, 3, 5}
     out = to_querybuilder(rule)
-    assert out == {"id": "root", "combinator": "and", "not": True,
-                   "rules": [{"id": "r1", "field": "vip", "operator": "=", "value": True}]}
+    assert out == {
+        "id": "root",
+        "combinator": "and",
+        "not": True,
+        "rules": [{"id": "r1", "field": "vip", "operator": "=", "value": True}],
+    }
 
 
 def test_independent_combinators_and_binds_tighter() -> None:
-    query = {"rules": [r("country", "=", "DE"), "or", r("age", ">", "60"), "and", r("vip", "=", True)]}
+    query = {
+        "rules": [r("country", "=", "DE"), "or", r("age", ">", "60"), "and", r("vip", "=", True)]
+    }
     rule = from_querybuilder(query, SCHEMA)
-    assert rule.to_dict() == {"combinator": "or", "rules": [
-        {"field": "country", "operator": "eq", "value": "DE"},
-        {"combinator": "and", "rules": [
-            {"field": "age", "operator": "gt", "value": "60"},
-            {"field": "vip", "operator": "eq", "value": True}]},
-    ]}
+    assert rule.to_dict() == {
+        "combinator": "or",
+        "rules": [
+            {"field": "country", "operator": "eq", "value": "DE"},
+            {
+                "combinator": "and",
+                "rules": [
+                    {"field": "age", "operator": "gt", "value": "60"},
+                    {"field": "vip", "operator": "eq", "value": True},
+                ],
+            },
+        ],
+    }
     assert members(rule) == {1, 4}
-    assert to_querybuilder(rule, independent_combinators=True) == {"rules": [
-        r("country", "=", "DE"), "or", {"rules": [r("age", ">", "60"), "and", r("vip", "=", True)]},
-    ]}
+    assert to_querybuilder(rule, independent_combinators=True) == {
+        "rules": [
+            r("country", "=", "DE"),
+            "or",
+            {"rules": [r("age", ">", "60"), "and", r("vip", "=", True)]},
+        ]
+    }
 
 
 def test_disabled_is_refused_by_default_and_dropped_on_request() -> None:
@@ -115,8 +162,10 @@ def test_disabled_is_refused_by_default_and_dropped_on_request() -> None:
     assert info.value.errors[0].path == "/rules/1/disabled"
     assert "widens" in info.value.errors[0].message
     dropped = from_querybuilder(query, disabled="drop")
-    assert dropped.to_dict() == {"combinator": "and", "rules": [
-        {"field": "country", "operator": "eq", "value": "DE"}]}
+    assert dropped.to_dict() == {
+        "combinator": "and",
+        "rules": [{"field": "country", "operator": "eq", "value": "DE"}],
+    }
     # dropping every rule of a group would leave "everyone": refused even in drop mode
     with pytest.raises(sk.RuleError, match="every rule of this group is disabled"):
         from_querybuilder(q(r("age", ">", 1, disabled=True)), disabled="drop")
@@ -145,7 +194,11 @@ def test_disabled_is_refused_by_default_and_dropped_on_request() -> None:
         ({"combinator": "and", "rules": [r("a", "=", 1)], "not": "yes"}, "/not", "true or false"),
         ({"rules": [r("a", "=", 1), "and"]}, "/rules/1", "must be followed"),
         ({"rules": [r("a", "=", 1), r("b", "=", 1)]}, "/rules/1", "'and' or 'or' between"),
-        ({"combinator": "and", "rules": [r("a", "=", 1), "or", r("b", "=", 1)]}, "/combinator", "not both"),
+        (
+            {"combinator": "and", "rules": [r("a", "=", 1), "or", r("b", "=", 1)]},
+            "/combinator",
+            "not both",
+        ),
         (q(5), "/rules/0", "expected a rule or group"),
         ({"rules": ["nope"]}, "/rules/0", "expected a rule or group"),
     ],
@@ -162,8 +215,17 @@ def test_ignore_keys_option() -> None:
 
 
 def test_schema_errors_point_into_the_query() -> None:
-    query = {"rules": [r("age", "=", 1), "or", r("age", "=", 2), "and", r("age", "between", "9,x"),
-                       "and", r("agee", "=", 1)]}
+    query = {
+        "rules": [
+            r("age", "=", 1),
+            "or",
+            r("age", "=", 2),
+            "and",
+            r("age", "between", "9,x"),
+            "and",
+            r("agee", "=", 1),
+        ]
+    }
     with pytest.raises(sk.RuleError) as info:
         from_querybuilder(query, SCHEMA)
     assert [(p.path, p.message) for p in info.value.errors] == [
@@ -175,27 +237,38 @@ def test_schema_errors_point_into_the_query() -> None:
 def test_empty_groups_keep_their_semantics() -> None:
     """An empty group is not widened to 1 = 1: 'and' is everyone, 'or' no one (SEMANTICS §2)."""
     assert members(from_querybuilder(q(combinator="or"))) == set()
-    assert members(from_querybuilder(q(r("age", ">", 0), q(combinator="or"), combinator="and"))) == set()
+    assert (
+        members(from_querybuilder(q(r("age", ">", 0), q(combinator="or"), combinator="and")))
+        == set()
+    )
     with pytest.raises(sk.RuleError, match="empty 'or' group"):
         to_querybuilder(q(combinator="or"), independent_combinators=True)
 
 
 def test_export() -> None:
-    rule = {"combinator": "or", "rules": [
-        {"field": "name", "operator": "eq", "value": "bob", "ignore_case": True},
-        {"field": "signup_at", "operator": "in_last", "value": {"amount": 30, "unit": "days"}},
-        {"field": "age", "operator": "in", "value": [{"field": "id"}]},
-        {"field": "nick", "operator": "is_empty"},
-    ]}
-    assert to_querybuilder(rule) == {"combinator": "or", "rules": [
-        {"field": "name", "operator": "=", "value": "bob", "ignoreCase": True},
-        {"field": "signup_at", "operator": "in_last", "value": {"amount": 30, "unit": "days"}},
-        {"field": "age", "operator": "in", "value": ["id"], "valueSource": "field"},
-        {"field": "nick", "operator": "is_empty", "value": ""},
-    ]}
+    rule = {
+        "combinator": "or",
+        "rules": [
+            {"field": "name", "operator": "eq", "value": "bob", "ignore_case": True},
+            {"field": "signup_at", "operator": "in_last", "value": {"amount": 30, "unit": "days"}},
+            {"field": "age", "operator": "in", "value": [{"field": "id"}]},
+            {"field": "nick", "operator": "is_empty"},
+        ],
+    }
+    assert to_querybuilder(rule) == {
+        "combinator": "or",
+        "rules": [
+            {"field": "name", "operator": "=", "value": "bob", "ignoreCase": True},
+            {"field": "signup_at", "operator": "in_last", "value": {"amount": 30, "unit": "days"}},
+            {"field": "age", "operator": "in", "value": ["id"], "valueSource": "field"},
+            {"field": "nick", "operator": "is_empty", "value": ""},
+        ],
+    }
     assert from_querybuilder(to_querybuilder(rule)) == sk.parse(rule)
     assert to_querybuilder({"field": "a", "operator": "eq", "value": 1}) == {
-        "combinator": "and", "rules": [{"field": "a", "operator": "=", "value": 1}]}
+        "combinator": "and",
+        "rules": [{"field": "a", "operator": "=", "value": 1}],
+    }
 
 
 @pytest.mark.parametrize(
@@ -225,24 +298,32 @@ def test_over_deep_input_is_a_rule_error() -> None:
 
 
 def test_fields_configuration() -> None:
-    schema = sk.Schema([
-        sk.Field("country", "string", label="Country", enum=("DE", "AT")),
-        sk.Field("age", "integer", operators={"gte", "lt", "between"}),
-        sk.Field("vip", "boolean"),
-        sk.Field("signup_at", "datetime"),
-    ])
+    schema = sk.Schema(
+        [
+            sk.Field("country", "string", label="Country", enum=("DE", "AT")),
+            sk.Field("age", "integer", operators={"gte", "lt", "between"}),
+            sk.Field("vip", "boolean"),
+            sk.Field("signup_at", "datetime"),
+        ]
+    )
     fields = querybuilder_fields(schema)
     assert [f["name"] for f in fields] == ["country", "age", "vip", "signup_at"]
     country, age, vip, signup = fields
     assert country["label"] == "Country"
     assert country["valueEditorType"] == "select"
-    assert country["values"] == [{"name": "DE", "value": "DE", "label": "DE"},
-                                 {"name": "AT", "value": "AT", "label": "AT"}]
-    assert {"name": "beginsWith", "value": "beginsWith", "label": "begins with"} in country["operators"]
+    assert country["values"] == [
+        {"name": "DE", "value": "DE", "label": "DE"},
+        {"name": "AT", "value": "AT", "label": "AT"},
+    ]
+    assert {"name": "beginsWith", "value": "beginsWith", "label": "begins with"} in country[
+        "operators"
+    ]
     assert {o["name"] for o in age["operators"]} == {">=", "<", "between"}
     assert age["inputType"] == "number"
     assert vip["valueEditorType"] == "checkbox"
-    assert {"name": "is_true", "value": "is_true", "label": "is true", "arity": "unary"} in vip["operators"]
+    assert {"name": "is_true", "value": "is_true", "label": "is true", "arity": "unary"} in vip[
+        "operators"
+    ]
     assert signup["inputType"] == "datetime-local"
     assert "in_last" in {o["name"] for o in signup["operators"]}
     # every operator offered imports back

@@ -89,7 +89,9 @@ def test_text_round_trip(rule: dict[str, Any], rows: list[dict[str, Any]]) -> No
 
 # --------------------------------------------------------------------------- react-querybuilder
 @given(rules(SCHEMA), ROWS, st.booleans())
-def test_querybuilder_round_trip(rule: dict[str, Any], rows: list[dict[str, Any]], ic: bool) -> None:
+def test_querybuilder_round_trip(
+    rule: dict[str, Any], rows: list[dict[str, Any]], ic: bool
+) -> None:
     native = sk.parse(rule)
     if ic and _has_empty_or(rule):
         with pytest.raises(sk.RuleError, match="empty 'or' group"):
@@ -195,9 +197,9 @@ def test_rows_round_trip_or_refusal(rule: dict[str, Any], rows: list[dict[str, A
     try:
         flat = to_rows(native)
     except sk.RuleError as exc:
-        assert any(
-            word in str(exc) for word in ("negated group", "empty group", "OR of ANDs")
-        ), str(exc)
+        assert any(word in str(exc) for word in ("negated group", "empty group", "OR of ANDs")), (
+            str(exc)
+        )
         return
     back = from_rows(via_json(flat), SCHEMA)
     same_meaning(native, back, rows)
@@ -206,12 +208,24 @@ def test_rows_round_trip_or_refusal(rule: dict[str, Any], rows: list[dict[str, A
 
 @st.composite
 def _dnf_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
-    terms = draw(st.lists(st.lists(rules(SCHEMA, max_depth=0).filter(lambda r: "field" in r), min_size=1, max_size=3), min_size=1, max_size=3))
+    terms = draw(
+        st.lists(
+            st.lists(
+                rules(SCHEMA, max_depth=0).filter(lambda r: "field" in r), min_size=1, max_size=3
+            ),
+            min_size=1,
+            max_size=3,
+        )
+    )
     out = []
     for t, term in enumerate(terms):
         for k, cond in enumerate(term):
-            row = {"field": cond["field"], "operator": cond["operator"], "value": cond.get("value"),
-                   "logical_operator": "OR" if t and not k else "AND"}
+            row = {
+                "field": cond["field"],
+                "operator": cond["operator"],
+                "value": cond.get("value"),
+                "logical_operator": "OR" if t and not k else "AND",
+            }
             if cond.get("ignore_case"):
                 row["ignore_case"] = True
             out.append(row)
@@ -229,7 +243,11 @@ def test_rows_are_or_of_ands(flat: list[dict[str, Any]], rows: list[dict[str, An
     for row in flat:
         if row["logical_operator"] == "OR" and chains[-1]:
             chains.append([])
-        cond = {k: row[k] for k in ("field", "operator", "value", "ignore_case") if row.get(k) is not None}
+        cond = {
+            k: row[k]
+            for k in ("field", "operator", "value", "ignore_case")
+            if row.get(k) is not None
+        }
         chains[-1].append(cond)
     for data in (RECORDS, rows):
         expected: set[int] = set()

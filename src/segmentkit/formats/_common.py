@@ -90,7 +90,9 @@ def check_json_depth(data: Any, what: str, limit: int = MAX_CONTAINER_DEPTH) -> 
             continue
         count += 1
         if count > 4 * MAX_NODES:
-            raise RuleError(f"{what} has more than {4 * MAX_NODES:,} objects and arrays", pointer(path))
+            raise RuleError(
+                f"{what} has more than {4 * MAX_NODES:,} objects and arrays", pointer(path)
+            )
         if depth > limit:
             raise RuleError(
                 f"{what} is nested deeper than segmentkit's limit of {MAX_DEPTH} rule levels",

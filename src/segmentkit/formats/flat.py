@@ -42,7 +42,9 @@ def _get(row: Any, key: str) -> Any:
     return getattr(row, key, _MISSING)
 
 
-def from_rows(rows: Iterable[Any], schema: Schema | None = None, *, json_values: bool = False) -> Node:
+def from_rows(
+    rows: Iterable[Any], schema: Schema | None = None, *, json_values: bool = False
+) -> Node:
     """Build a rule from flat rule rows (AND binds tighter than OR).
 
     Errors point at ``/<row index in the input>/<column>``.
@@ -59,9 +61,15 @@ def from_rows(rows: Iterable[Any], schema: Schema | None = None, *, json_values:
         seen: dict[Any, int] = {}
         for i, o in enumerate(orders):
             if isinstance(o, bool) or not isinstance(o, int):
-                problems.add((i, "order"), f"'order' must be an integer, got {show(o) if o is not _MISSING else 'nothing'}")
+                problems.add(
+                    (i, "order"),
+                    f"'order' must be an integer, got {show(o) if o is not _MISSING else 'nothing'}",
+                )
             elif o in seen:
-                problems.add((i, "order"), f"order {o} is also the order of row {seen[o]}: the sequence is ambiguous")
+                problems.add(
+                    (i, "order"),
+                    f"order {o} is also the order of row {seen[o]}: the sequence is ambiguous",
+                )
             else:
                 seen[o] = i
         if not problems:
@@ -72,7 +80,10 @@ def from_rows(rows: Iterable[Any], schema: Schema | None = None, *, json_values:
         join = _get(row, "logical_operator")
         text = join.upper() if isinstance(join, str) else join
         if text not in ("AND", "OR") and not (position == 0 and text in (None, _MISSING)):
-            problems.add((i, "logical_operator"), f"logical_operator must be 'AND' or 'OR', got {show(join) if join is not _MISSING else 'nothing'}")
+            problems.add(
+                (i, "logical_operator"),
+                f"logical_operator must be 'AND' or 'OR', got {show(join) if join is not _MISSING else 'nothing'}",
+            )
         if position and text == "OR":
             chains.append([])
         cond = _condition(row, i, problems, json_values)
@@ -80,7 +91,9 @@ def from_rows(rows: Iterable[Any], schema: Schema | None = None, *, json_values:
             chains[-1].append((i, cond))
     problems.raise_if_any()
 
-    def group(chain: list[tuple[int, dict[str, Any]]], native: tuple[str | int, ...]) -> dict[str, Any]:
+    def group(
+        chain: list[tuple[int, dict[str, Any]]], native: tuple[str | int, ...]
+    ) -> dict[str, Any]:
         for k, (i, _) in enumerate(chain):
             paths.record((*native, "rules", k), (i,))
         return {"combinator": "and", "rules": [c for _, c in chain]}
@@ -137,9 +150,14 @@ def to_rows(rule: Any, *, json_values: bool = False) -> list[dict[str, Any]]:
     tree = parse(rule)
     problems = Problems()
 
-    def leaves(node: Node, combinator: str, path: tuple[str | int, ...]) -> list[tuple[Node, tuple[str | int, ...]]]:
-        if isinstance(node, Group) and not node.not_ and node.rules and (
-            node.combinator == combinator or len(node.rules) == 1
+    def leaves(
+        node: Node, combinator: str, path: tuple[str | int, ...]
+    ) -> list[tuple[Node, tuple[str | int, ...]]]:
+        if (
+            isinstance(node, Group)
+            and not node.not_
+            and node.rules
+            and (node.combinator == combinator or len(node.rules) == 1)
         ):
             out = []
             for i, child in enumerate(node.rules):
@@ -152,18 +170,29 @@ def to_rows(rule: Any, *, json_values: bool = False) -> list[dict[str, Any]]:
             if node.not_:
                 problems.add((*path, "not"), "rule rows cannot express a negated group")
             elif not node.rules:
-                problems.add(path, f"rule rows cannot express an empty group ({'everyone' if node.combinator == 'and' else 'no one'})")
+                problems.add(
+                    path,
+                    f"rule rows cannot express an empty group ({'everyone' if node.combinator == 'and' else 'no one'})",
+                )
             else:
-                problems.add(path, "rule rows express only an OR of ANDs: this group is nested too deeply")
+                problems.add(
+                    path, "rule rows express only an OR of ANDs: this group is nested too deeply"
+                )
             return None
         if not isinstance(node, Condition):
             problems.add(path, f"rule rows cannot express {type(node).__name__}")
             return None
         value = node.value
         if json_values:
-            value = json.dumps(value, ensure_ascii=False, default=str) if value is not None else None
-        out: dict[str, Any] = {"field": node.field, "operator": node.operator, "value": value,
-                               "logical_operator": join}
+            value = (
+                json.dumps(value, ensure_ascii=False, default=str) if value is not None else None
+            )
+        out: dict[str, Any] = {
+            "field": node.field,
+            "operator": node.operator,
+            "value": value,
+            "logical_operator": join,
+        }
         if node.ignore_case:
             out["ignore_case"] = True
         return out

@@ -22,7 +22,17 @@ from ..errors import RuleError, did_you_mean
 from ..model import Condition, Group, parse
 from ..schema import Schema
 from ..types import FieldType
-from ._common import Node, PathMap, Problems, as_rule, check_json_depth, is_field_ref, load, show, value_kind
+from ._common import (
+    Node,
+    PathMap,
+    Problems,
+    as_rule,
+    check_json_depth,
+    is_field_ref,
+    load,
+    show,
+    value_kind,
+)
 
 __all__ = ["JQUERY_TO_NATIVE", "NATIVE_TO_JQUERY", "from_jquery", "to_jquery"]
 
@@ -89,11 +99,16 @@ class _Importer:
     def group(self, node: Mapping[str, Any], path: Path, native: Path) -> dict[str, Any] | None:
         self.keys(node, _GROUP_KEYS, path)
         if node.get("valid", True) is not True:
-            self.problems.add((*path, "valid"), "the builder marks these rules invalid ('valid': false)")
+            self.problems.add(
+                (*path, "valid"), "the builder marks these rules invalid ('valid': false)"
+            )
         condition = node.get("condition", "AND")
         text = condition.lower() if isinstance(condition, str) else None
         if text not in ("and", "or"):
-            self.problems.add((*path, "condition"), f"unknown condition {show(condition)} (expected 'AND' or 'OR')")
+            self.problems.add(
+                (*path, "condition"),
+                f"unknown condition {show(condition)} (expected 'AND' or 'OR')",
+            )
         rules = node.get("rules")
         if not isinstance(rules, list):
             self.problems.add((*path, "rules"), "'rules' must be an array")
@@ -104,7 +119,7 @@ class _Importer:
             self.problems.add((*path, "not"), "'not' must be true or false")
         elif neg:
             out["not"] = True
-        children = []
+        children: list[dict[str, Any]] = []
         for i, child in enumerate(rules):
             converted = self.node(child, (*path, "rules", i), (*native, "rules", len(children)))
             if converted is not None:
@@ -116,21 +131,29 @@ class _Importer:
         self.keys(node, _RULE_KEYS, path)
         field = node.get("field", node.get("id"))
         if not isinstance(field, str) or not field:
-            self.problems.add((*path, "field"), "'field' (or the filter 'id') must be a non-empty string")
+            self.problems.add(
+                (*path, "field"), "'field' (or the filter 'id') must be a non-empty string"
+            )
             return None
         operator = node.get("operator")
         name = JQUERY_TO_NATIVE.get(operator) if isinstance(operator, str) else None
         if name is None and isinstance(operator, str) and ops.get(operator) is not None:
             name = operator  # a custom operator named as segmentkit names it
         if name is None:
-            hint = did_you_mean(operator, [*JQUERY_TO_NATIVE, *ops.names()]) if isinstance(operator, str) else ""
+            hint = (
+                did_you_mean(operator, [*JQUERY_TO_NATIVE, *ops.names()])
+                if isinstance(operator, str)
+                else ""
+            )
             self.problems.add((*path, "operator"), f"unknown operator {show(operator)}{hint}")
             return None
         out: dict[str, Any] = {"field": field, "operator": name}
         data = node.get("data")
         if isinstance(data, Mapping) and "ignore_case" in data:
             if not isinstance(data["ignore_case"], bool):
-                self.problems.add((*path, "data", "ignore_case"), "'ignore_case' must be true or false")
+                self.problems.add(
+                    (*path, "data", "ignore_case"), "'ignore_case' must be true or false"
+                )
             elif data["ignore_case"]:
                 out["ignore_case"] = True
         kind = value_kind(name)
@@ -142,8 +165,14 @@ class _Importer:
             if isinstance(raw, str) and self.separator is not None:
                 raw = [part.strip() for part in raw.split(self.separator)] if raw.strip() else []
             if not isinstance(raw, list):
-                hint = "" if self.separator is not None else " (pass value_separator= if the builder splits text)"
-                self.problems.add(vpath, f"'{operator}' needs an array of values, got {show(raw)}{hint}")
+                hint = (
+                    ""
+                    if self.separator is not None
+                    else " (pass value_separator= if the builder splits text)"
+                )
+                self.problems.add(
+                    vpath, f"'{operator}' needs an array of values, got {show(raw)}{hint}"
+                )
                 return None
             if kind == "range" and len(raw) != 2:
                 self.problems.add(vpath, f"'{operator}' needs exactly two values, got {len(raw)}")
@@ -155,7 +184,9 @@ class _Importer:
         return out
 
 
-def from_jquery(source: Any, schema: Schema | None = None, *, value_separator: str | None = None) -> Node:
+def from_jquery(
+    source: Any, schema: Schema | None = None, *, value_separator: str | None = None
+) -> Node:
     """Import jQuery QueryBuilder rules (a dict or JSON text) as a native rule.
 
     ``value_separator`` (the builder's option of that name) splits string values of
@@ -165,7 +196,9 @@ def from_jquery(source: Any, schema: Schema | None = None, *, value_separator: s
     data = load(source, "rules")
     check_json_depth(data, "rules")
     if not isinstance(data, Mapping) or not ("rules" in data or "condition" in data):
-        raise RuleError("jQuery QueryBuilder rules must be a group object with 'condition' and 'rules'")
+        raise RuleError(
+            "jQuery QueryBuilder rules must be a group object with 'condition' and 'rules'"
+        )
     imp = _Importer(value_separator)
     native = imp.node(data, (), ())
     imp.problems.raise_if_any()
@@ -200,8 +233,12 @@ def to_jquery(rule: Any, schema: Schema | None = None) -> dict[str, Any]:
                 cond["type"] = _TYPES[schema[node.field].type]
             cond["operator"] = NATIVE_TO_JQUERY.get(node.operator, node.operator)
             value = node.value
-            if is_field_ref(value) or (isinstance(value, list) and any(is_field_ref(v) for v in value)):
-                problems.add((*path, "value"), "jQuery QueryBuilder has no field-to-field comparison")
+            if is_field_ref(value) or (
+                isinstance(value, list) and any(is_field_ref(v) for v in value)
+            ):
+                problems.add(
+                    (*path, "value"), "jQuery QueryBuilder has no field-to-field comparison"
+                )
             kind = value_kind(node.operator)
             if kind in ("list", "tags", "range") and not isinstance(value, list | tuple):
                 problems.add((*path, "value"), f"the value of {node.operator!r} must be a list")

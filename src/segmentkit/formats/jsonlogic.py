@@ -27,16 +27,17 @@ guards, so ``from_jsonlogic(to_jsonlogic(r))`` gives ``r`` back.
 
 from __future__ import annotations
 
-import math
+import contextlib
 import datetime as dt
+import math
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from ..errors import pointer
 from ..model import Condition, Group
 from ..schema import Schema
 from ..types import CoercionError, FieldType, coerce
-from ..errors import pointer
 from ._common import (
     Node,
     PathMap,
@@ -55,13 +56,17 @@ Path = tuple[str | int, ...]
 JS_SAFE_INTEGER = 2**53 - 1
 
 _REFUSED = {
-    **dict.fromkeys(("+", "-", "*", "/", "%", "min", "max"), "arithmetic is not a segment condition"),
+    **dict.fromkeys(
+        ("+", "-", "*", "/", "%", "min", "max"), "arithmetic is not a segment condition"
+    ),
     **dict.fromkeys(("cat", "substr"), "string building is not a segment condition"),
     **dict.fromkeys(
         ("if", "?:"),
         "a conditional expression returns a value, not a condition (write it with and/or)",
     ),
-    **dict.fromkeys(("map", "filter", "reduce", "merge"), "array computation is not a segment condition"),
+    **dict.fromkeys(
+        ("map", "filter", "reduce", "merge"), "array computation is not a segment condition"
+    ),
     **dict.fromkeys(
         ("missing", "missing_some"),
         "'missing' returns a list of absent keys (use {'==': [{'var': ...}, null]} for is_null)",
@@ -74,7 +79,22 @@ _CMP = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
 _FLIP = {"lt": "gt", "lte": "gte", "gt": "lt", "gte": "lte"}
 # Positive leaves that are FALSE for a NULL field: an ``x != null`` guard beside them is redundant.
 _NULL_FALSE = frozenset(
-    "eq lt lte gt gte in between contains starts_with ends_with is_true is_false has has_any".split()
+    [
+        "eq",
+        "lt",
+        "lte",
+        "gt",
+        "gte",
+        "in",
+        "between",
+        "contains",
+        "starts_with",
+        "ends_with",
+        "is_true",
+        "is_false",
+        "has",
+        "has_any",
+    ]
 )
 
 
@@ -122,21 +142,29 @@ class _Importer:
             if len(value) == 1 and "var" in value:
                 return self.var(value["var"], (*path, "var"), element=element)
             op = next(iter(value), None) if len(value) == 1 else None
-            self.refuse(path, f"computed operand {show(op) if op else show(value)}: only a field "
-                        "({'var': name}) or a literal can be compared")
+            self.refuse(
+                path,
+                f"computed operand {show(op) if op else show(value)}: only a field "
+                "({'var': name}) or a literal can be compared",
+            )
         if isinstance(value, list):
             for i, item in enumerate(value):
                 if isinstance(item, Mapping | list):
                     self.refuse((*path, i), "a list of literals is expected here")
-        if isinstance(value, float) and not math.isfinite(value):  # pragma: no cover - JSON has none
+        if isinstance(value, float) and not math.isfinite(
+            value
+        ):  # pragma: no cover - JSON has none
             self.refuse(path, "non-finite number")
         return _Literal(value)
 
     def var(self, arg: Any, path: Path, *, element: bool) -> _Var:
         if isinstance(arg, list):
             if len(arg) > 1:
-                self.refuse(path, "'var' with a default value: a missing field would take the default, "
-                            "which a segment rule cannot express")
+                self.refuse(
+                    path,
+                    "'var' with a default value: a missing field would take the default, "
+                    "which a segment rule cannot express",
+                )
             arg = arg[0] if arg else ""
         if isinstance(arg, int) and not isinstance(arg, bool):
             self.refuse(path, "'var' with a numeric index: a segment field has a name")
@@ -168,8 +196,11 @@ class _Importer:
             FieldType.TAGS: ("string",),
         }[ftype]
         if kind not in expected:
-            self.refuse(path, f"{kind} literal compared with {ftype.value} field {name!r}: JavaScript "
-                        "would coerce it; write a literal of the field's type")
+            self.refuse(
+                path,
+                f"{kind} literal compared with {ftype.value} field {name!r}: JavaScript "
+                "would coerce it; write a literal of the field's type",
+            )
         if ftype is FieldType.DECIMAL and isinstance(lit, float):
             return repr(lit)  # the shortest decimal text of the double, exact from here on
         return lit
@@ -195,24 +226,29 @@ class _Importer:
         if isinstance(node, bool):
             return {"combinator": "and", "rules": []} if node else {"combinator": "or", "rules": []}
         if not isinstance(node, Mapping):
-            self.refuse(path, f"the literal {show(node)} is not a condition (JavaScript truthiness)")
+            self.refuse(
+                path, f"the literal {show(node)} is not a condition (JavaScript truthiness)"
+            )
         if len(node) != 1:
             self.refuse(path, f"an operation object has exactly one key, got {len(node)}")
         op, raw = next(iter(node.items()))
         args = raw if isinstance(raw, list) else [raw]
         apath = (*path, op)
-        arg_path = (lambda i: (*apath, i)) if isinstance(raw, list) else (lambda i: apath)
+
+        def arg_path(i: int) -> Path:
+            return (*apath, i) if isinstance(raw, list) else apath
 
         if op in ("and", "or"):
             if op == "and" and not args:
-                self.refuse(path, "'and' of nothing is undefined (falsy) in JsonLogic but TRUE in a "
-                            "segment; write true or false")
+                self.refuse(
+                    path,
+                    "'and' of nothing is undefined (falsy) in JsonLogic but TRUE in a "
+                    "segment; write true or false",
+                )
             converted = []
             for i, a in enumerate(args):
-                try:
+                with contextlib.suppress(_Stop):  # recorded; go on to report every problem
                     converted.append(self.convert(a, arg_path(i)))
-                except _Stop:
-                    pass  # recorded; keep going to report every problem
             if op == "and":
                 converted = _drop_guards(converted)
                 if len(converted) == 1 and len(args) > 1:
@@ -236,10 +272,16 @@ class _Importer:
         if op in ("startsWith", "endsWith"):
             return self.affix(op, args, apath, arg_path)
         if op == "var":
-            self.refuse(path, "a bare 'var' as a condition tests JavaScript truthiness; compare it "
-                        "(==, !=, <, ...) or use '!!' with a schema")
+            self.refuse(
+                path,
+                "a bare 'var' as a condition tests JavaScript truthiness; compare it "
+                "(==, !=, <, ...) or use '!!' with a schema",
+            )
         reason = _REFUSED.get(op) if isinstance(op, str) else None
-        self.refuse((*path, op), f"'{op}': {reason}" if reason else f"unknown JsonLogic operation {show(op)}")
+        self.refuse(
+            (*path, op),
+            f"'{op}': {reason}" if reason else f"unknown JsonLogic operation {show(op)}",
+        )
         raise AssertionError  # pragma: no cover
 
     def two(self, op: str, args: list[Any], apath: Path) -> None:
@@ -253,13 +295,19 @@ class _Importer:
         if isinstance(a, _Literal) and isinstance(b, _Literal):
             return self.fold_eq(a.value, b.value, positive, apath)
         if isinstance(a, _Var) and isinstance(b, _Var):
-            return {"field": a.name, "operator": "eq" if positive else "neq", "value": {"field": b.name}}
+            return {
+                "field": a.name,
+                "operator": "eq" if positive else "neq",
+                "value": {"field": b.name},
+            }
         var, lit, lpath = (a, b, at(1)) if isinstance(a, _Var) else (b, a, at(0))
         assert isinstance(var, _Var) and isinstance(lit, _Literal)
         if lit.value is None:
             return {"field": var.name, "operator": "is_null" if positive else "is_not_null"}
         if isinstance(lit.value, list):
-            self.refuse(lpath, "a field compared with a list (JavaScript compares arrays by identity)")
+            self.refuse(
+                lpath, "a field compared with a list (JavaScript compares arrays by identity)"
+            )
         value = self.literal_for(var.name, lit.value, lpath)
         if isinstance(value, bool) and positive:
             return {"field": var.name, "operator": "is_true" if value else "is_false"}
@@ -278,10 +326,13 @@ class _Importer:
                 high = self.orderable(mid.name, hi.value, at(2))
                 if op == "<=":
                     return {"field": mid.name, "operator": "between", "value": [low, high]}
-                return {"combinator": "and", "rules": [
-                    {"field": mid.name, "operator": "gt", "value": low},
-                    {"field": mid.name, "operator": "lt", "value": high},
-                ]}
+                return {
+                    "combinator": "and",
+                    "rules": [
+                        {"field": mid.name, "operator": "gt", "value": low},
+                        {"field": mid.name, "operator": "lt", "value": high},
+                    ],
+                }
             if all(isinstance(x, _Literal) for x in (lo, mid, hi)):
                 vals = [self.foldable(x.value, at(i)) for i, x in enumerate((lo, mid, hi))]  # type: ignore[union-attr]
                 if len({_json_type(v) for v in vals}) != 1:
@@ -295,15 +346,25 @@ class _Importer:
         if isinstance(a, _Literal) and isinstance(b, _Literal):
             x, y = self.foldable(a.value, at(0)), self.foldable(b.value, at(1))
             if _json_type(x) != _json_type(y):
-                self.refuse(apath, f"ordering {show(x)} against {show(y)} relies on JavaScript coercion")
+                self.refuse(
+                    apath, f"ordering {show(x)} against {show(y)} relies on JavaScript coercion"
+                )
             return _const({"lt": x < y, "lte": x <= y, "gt": x > y, "gte": x >= y}[name])
         if isinstance(a, _Var) and isinstance(b, _Var):
             return {"field": a.name, "operator": name, "value": {"field": b.name}}
         if isinstance(a, _Var):
             assert isinstance(b, _Literal)
-            return {"field": a.name, "operator": name, "value": self.orderable(a.name, b.value, at(1))}
+            return {
+                "field": a.name,
+                "operator": name,
+                "value": self.orderable(a.name, b.value, at(1)),
+            }
         assert isinstance(b, _Var) and isinstance(a, _Literal)
-        return {"field": b.name, "operator": _FLIP[name], "value": self.orderable(b.name, a.value, at(0))}
+        return {
+            "field": b.name,
+            "operator": _FLIP[name],
+            "value": self.orderable(b.name, a.value, at(0)),
+        }
 
     def orderable(self, name: str, value: Any, path: Path) -> Any:
         if _json_type(value) not in ("number", "string"):
@@ -322,12 +383,17 @@ class _Importer:
         a, b = (self.operand(x, at(i)) for i, x in enumerate(args))
         if isinstance(a, _Var) and isinstance(b, _Literal):
             if not isinstance(b.value, list):
-                self.refuse(at(1), "'in' with a field first needs a list literal second "
-                            "(a field inside a string literal is not a segment condition)")
+                self.refuse(
+                    at(1),
+                    "'in' with a field first needs a list literal second "
+                    "(a field inside a string literal is not a segment condition)",
+                )
             values = []
             for i, item in enumerate(b.value):
                 if item is None:
-                    self.refuse((*at(1), i), "null in an 'in' list (a missing value matches nothing)")
+                    self.refuse(
+                        (*at(1), i), "null in an 'in' list (a missing value matches nothing)"
+                    )
                 values.append(self.literal_for(a.name, item, (*at(1), i)))
             return {"field": a.name, "operator": "in", "value": values}
         if isinstance(a, _Literal) and isinstance(b, _Var):
@@ -339,7 +405,9 @@ class _Importer:
             if isinstance(b.value, str) and isinstance(a.value, str):
                 return _const(a.value in b.value)
             if isinstance(b.value, list) and not isinstance(a.value, list | type(None)):
-                return _const(any(_json_type(v) == _json_type(a.value) and v == a.value for v in b.value))
+                return _const(
+                    any(_json_type(v) == _json_type(a.value) and v == a.value for v in b.value)
+                )
             self.refuse(apath, "'in' over these literals relies on JavaScript coercion")
         self.refuse(apath, "'in' between two fields is not a segment condition")
         raise AssertionError  # pragma: no cover
@@ -352,13 +420,18 @@ class _Importer:
         assert isinstance(target, _Var)
         ftype = self.field_type(target.name)
         if self.schema is not None and ftype not in (FieldType.TAGS, None):
-            self.refuse(at(0), f"'{op}' over a {ftype.value if ftype else '?'} field: only tags fields are sets")
+            self.refuse(
+                at(0),
+                f"'{op}' over a {ftype.value if ftype else '?'} field: only tags fields are sets",
+            )
         pred, ppath = args[1], at(1)
         values: list[Any] | None = None
         if isinstance(pred, Mapping) and len(pred) == 1:
-            (pop, pargs), = pred.items()
+            ((pop, pargs),) = pred.items()
             if pop in ("==", "===", "in") and isinstance(pargs, list) and len(pargs) == 2:
-                x, y = (self.operand(v, (*ppath, pop, i), element=True) for i, v in enumerate(pargs))
+                x, y = (
+                    self.operand(v, (*ppath, pop, i), element=True) for i, v in enumerate(pargs)
+                )
                 elem, other = (x, y) if isinstance(x, _Var) else (y, x)
                 if isinstance(elem, _Var) and elem.name == "" and isinstance(other, _Literal):
                     if pop == "in" and elem is x and isinstance(other.value, list):
@@ -366,8 +439,11 @@ class _Importer:
                     elif pop != "in" and isinstance(other.value, str):
                         values = [other.value]
         if values is None or not all(isinstance(v, str) for v in values):
-            self.refuse(ppath, f"'{op}' is imported only as tag membership: "
-                        "{'==': [{'var': ''}, 'tag']} or {'in': [{'var': ''}, ['tag', ...]]}")
+            self.refuse(
+                ppath,
+                f"'{op}' is imported only as tag membership: "
+                "{'==': [{'var': ''}, 'tag']} or {'in': [{'var': ''}, ['tag', ...]]}",
+            )
         assert values is not None
         if op == "some":
             if len(values) == 1 and not isinstance(pred.get("in"), list):
@@ -381,10 +457,15 @@ class _Importer:
         if not (isinstance(a, _Var) and isinstance(b, _Literal) and isinstance(b.value, str)):
             self.refuse(apath, f"'{op}' needs a field and a string")
         assert isinstance(a, _Var) and isinstance(b, _Literal)
-        return {"field": a.name, "operator": "starts_with" if op == "startsWith" else "ends_with",
-                "value": b.value}
+        return {
+            "field": a.name,
+            "operator": "starts_with" if op == "startsWith" else "ends_with",
+            "value": b.value,
+        }
 
-    def truth(self, arg: Any, negate: bool, apath: Path, path: Path, native: Path) -> dict[str, Any]:
+    def truth(
+        self, arg: Any, negate: bool, apath: Path, path: Path, native: Path
+    ) -> dict[str, Any]:
         if isinstance(arg, bool):
             return _const(arg != negate)
         if isinstance(arg, Mapping) and len(arg) == 1 and "var" in arg:
@@ -395,9 +476,16 @@ class _Importer:
             if ftype is FieldType.BOOLEAN:
                 cond = {"field": var.name, "operator": "is_true"}
                 return {"combinator": "and", "not": True, "rules": [cond]} if negate else cond
-            what = "without a schema" if self.schema is None else f"of a {ftype.value if ftype else 'unknown'} field"
-            self.refuse(apath, f"truthiness of a field {what} depends on JavaScript coercion "
-                        "(pass the schema: string and tags fields mean is_empty, booleans is_true)")
+            what = (
+                "without a schema"
+                if self.schema is None
+                else f"of a {ftype.value if ftype else 'unknown'} field"
+            )
+            self.refuse(
+                apath,
+                f"truthiness of a field {what} depends on JavaScript coercion "
+                "(pass the schema: string and tags fields mean is_empty, booleans is_true)",
+            )
         if not isinstance(arg, Mapping):
             self.refuse(apath, f"truthiness of {show(arg)} relies on JavaScript coercion")
         inner, sub = self.convert(arg, apath)
@@ -429,12 +517,18 @@ def _refs(item: dict[str, Any]) -> set[str]:
     return out
 
 
-def _drop_guards(items: list[tuple[dict[str, Any], PathMap]]) -> list[tuple[dict[str, Any], PathMap]]:
+def _drop_guards(
+    items: list[tuple[dict[str, Any], PathMap]],
+) -> list[tuple[dict[str, Any], PathMap]]:
     """``x != null`` beside a leaf that is already FALSE for a NULL ``x`` is redundant."""
     covered: set[str] = set()
     for item, _ in items:
         covered |= _refs(item)
-    kept = [(i, m) for i, m in items if not (i.get("operator") == "is_not_null" and i["field"] in covered)]
+    kept = [
+        (i, m)
+        for i, m in items
+        if not (i.get("operator") == "is_not_null" and i["field"] in covered)
+    ]
     return kept or items
 
 
@@ -553,7 +647,10 @@ def _condition(c: Condition, path: Path, problems: Problems, ext: bool, conv: An
         problems.add((*path, "ignore_case"), "JsonLogic has no case-insensitive comparison")
         return None
     twin = twin_of(op)
-    if op in ("neq", "not_in", "not_between", "not_contains", "not_starts_with", "not_ends_with") and twin:
+    if (
+        op in ("neq", "not_in", "not_between", "not_contains", "not_starts_with", "not_ends_with")
+        and twin
+    ):
         if op == "neq" and not is_field_ref(value) and value is not None:
             return {"!==": [x, conv(c.field, value, vpath)]}
         positive = Condition(field=c.field, operator=twin, value=value)
@@ -565,7 +662,12 @@ def _condition(c: Condition, path: Path, problems: Problems, ext: bool, conv: An
             return None
         if is_field_ref(value):
             y = {"var": value["field"]}
-            test = {"===" if op == "eq" else {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}[op]: [x, y]}
+            test = {
+                "===" if op == "eq" else {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}[op]: [
+                    x,
+                    y,
+                ]
+            }
             guards = [guard] if op == "eq" else [guard, {"!=": [y, None]}]
             return {"and": [*guards, test]}
         v = conv(c.field, value, vpath)
@@ -578,7 +680,11 @@ def _condition(c: Condition, path: Path, problems: Problems, ext: bool, conv: An
             return None
         return {"in": [x, conv(c.field, list(value), vpath)]}
     if op == "between":
-        if not isinstance(value, list | tuple) or len(value) != 2 or any(is_field_ref(v) for v in value):
+        if (
+            not isinstance(value, list | tuple)
+            or len(value) != 2
+            or any(is_field_ref(v) for v in value)
+        ):
             problems.add(vpath, "'between' needs two values")
             return None
         lo, hi = conv(c.field, list(value), vpath)
@@ -587,10 +693,15 @@ def _condition(c: Condition, path: Path, problems: Problems, ext: bool, conv: An
         return {"in": [conv(c.field, value, vpath), x]}
     if op in ("starts_with", "ends_with"):
         if not ext:
-            problems.add((*path, "operator"), f"{op!r} has no standard JsonLogic operation "
-                         "(pass extensions=True for react-querybuilder's startsWith/endsWith)")
+            problems.add(
+                (*path, "operator"),
+                f"{op!r} has no standard JsonLogic operation "
+                "(pass extensions=True for react-querybuilder's startsWith/endsWith)",
+            )
             return None
-        return {"startsWith" if op == "starts_with" else "endsWith": [x, conv(c.field, value, vpath)]}
+        return {
+            "startsWith" if op == "starts_with" else "endsWith": [x, conv(c.field, value, vpath)]
+        }
     if op in ("is_null", "is_not_null"):
         return {"==" if op == "is_null" else "!=": [x, None]}
     if op in ("is_empty", "is_not_empty"):
@@ -607,15 +718,22 @@ def _condition(c: Condition, path: Path, problems: Problems, ext: bool, conv: An
         tags = conv(c.field, list(value), vpath)
         if op == "has_all":
             if not tags:
-                problems.add(vpath, "'has_all' of no tags has no JsonLogic form ('and' of nothing is undefined)")
+                problems.add(
+                    vpath,
+                    "'has_all' of no tags has no JsonLogic form ('and' of nothing is undefined)",
+                )
                 return None
             return {"and": [{"some": [x, {"===": [elem, t]}]} for t in tags]}
         return {"some" if op == "has_any" else "none": [x, {"in": [elem, tags]}]}
     reason = {
         "matches": "JsonLogic has no regular expressions",
         "not_matches": "JsonLogic has no regular expressions",
-    }.get(op, "JsonLogic has no dates and no clock" if op in (
-        "before", "after", "on", "not_on", "in_last", "not_in_last", "in_next", "older_than"
-    ) else "no JsonLogic form")
+    }.get(
+        op,
+        "JsonLogic has no dates and no clock"
+        if op
+        in ("before", "after", "on", "not_on", "in_last", "not_in_last", "in_next", "older_than")
+        else "no JsonLogic form",
+    )
     problems.add((*path, "operator"), f"operator {op!r}: {reason}")
     return None

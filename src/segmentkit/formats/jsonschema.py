@@ -41,7 +41,12 @@ def _scalar_for(f: Field) -> dict[str, Any]:
             return {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX}
         case FieldType.DECIMAL:
             # Decimals travel as strings (floats are inexact) or integers.
-            return {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"}]}
+            return {
+                "anyOf": [
+                    {"type": "integer"},
+                    {"type": "string", "pattern": r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"},
+                ]
+            }
         case FieldType.FLOAT:
             return {"type": "number"}
         case FieldType.BOOLEAN:
@@ -53,7 +58,9 @@ def _scalar_for(f: Field) -> dict[str, Any]:
     raise AssertionError(f.type)  # pragma: no cover
 
 
-def _value_for(kind: str, scalar: dict[str, Any], field_ref: dict[str, Any] | None) -> dict[str, Any]:
+def _value_for(
+    kind: str, scalar: dict[str, Any], field_ref: dict[str, Any] | None
+) -> dict[str, Any]:
     """The schema of ``value`` for an operator's value kind."""
     match kind:
         case "none":
@@ -73,13 +80,22 @@ def _value_for(kind: str, scalar: dict[str, Any], field_ref: dict[str, Any] | No
         case "duration":
             return {"$ref": "#/$defs/duration"}
         case "moment":
-            return {"anyOf": [{"enum": list(PERIODS)}, {"type": "string", "format": "date"},
-                              {"type": "string", "format": "date-time"}]}
+            return {
+                "anyOf": [
+                    {"enum": list(PERIODS)},
+                    {"type": "string", "format": "date"},
+                    {"type": "string", "format": "date-time"},
+                ]
+            }
     return {}  # a plugin's own value kind: anything
 
 
-def _operator_rules(names: list[str], scalar: dict[str, Any], field_ref: dict[str, Any] | None,
-                    field_value: bool = True) -> list[dict[str, Any]]:
+def _operator_rules(
+    names: list[str],
+    scalar: dict[str, Any],
+    field_ref: dict[str, Any] | None,
+    field_value: bool = True,
+) -> list[dict[str, Any]]:
     rules = []
     for name in names:
         op = ops.get(name)
@@ -89,8 +105,12 @@ def _operator_rules(names: list[str], scalar: dict[str, Any], field_ref: dict[st
         then: dict[str, Any] = {"properties": {"value": _value_for(op.value, scalar, ref)}}
         if op.value != "none":
             then["required"] = ["value"]
-        rules.append({"if": {"properties": {"operator": {"const": name}}, "required": ["operator"]},
-                      "then": then})
+        rules.append(
+            {
+                "if": {"properties": {"operator": {"const": name}}, "required": ["operator"]},
+                "then": then,
+            }
+        )
     return rules
 
 
@@ -113,11 +133,24 @@ def _condition(schema: Schema | None) -> dict[str, Any]:
         return cond
     branches = []
     for f in schema:
-        names = [n for n in ops.names() if (o := ops.get(n)) is not None and f.type in o.types
-                 and (f.operators is None or n in f.operators)]
+        names = [
+            n
+            for n in ops.names()
+            if (o := ops.get(n)) is not None
+            and f.type in o.types
+            and (f.operators is None or n in f.operators)
+        ]
         same = [g.name for g in schema if g.type is f.type and g.name != f.name]
-        ref = ({"type": "object", "properties": {"field": {"enum": same}}, "required": ["field"],
-                "additionalProperties": False} if same else None)
+        ref = (
+            {
+                "type": "object",
+                "properties": {"field": {"enum": same}},
+                "required": ["field"],
+                "additionalProperties": False,
+            }
+            if same
+            else None
+        )
         branch: dict[str, Any] = {
             "properties": {"field": {"const": f.name}, "operator": {"enum": names}},
             "allOf": _operator_rules(names, _scalar_for(f), ref),
@@ -126,7 +159,10 @@ def _condition(schema: Schema | None) -> dict[str, Any]:
         if f.type is not FieldType.STRING or not casing:
             branch["properties"]["ignore_case"] = {"const": False}
         else:
-            branch["if"] = {"properties": {"ignore_case": {"const": True}}, "required": ["ignore_case"]}
+            branch["if"] = {
+                "properties": {"ignore_case": {"const": True}},
+                "required": ["ignore_case"],
+            }
             branch["then"] = {"properties": {"operator": {"enum": casing}}}
         branches.append(branch)
     cond["oneOf"] = branches

@@ -83,7 +83,9 @@ _RQB_LABELS = {
 # Keys that only drive the editor and never change a rule's meaning; ignored on import.
 UI_KEYS = frozenset({"path", "valueEditorType", "inputType"})
 _GROUP_KEYS = frozenset({"rules", "combinator", "not", "id", "disabled"})
-_RULE_KEYS = frozenset({"field", "operator", "value", "valueSource", "id", "disabled", "ignoreCase"})
+_RULE_KEYS = frozenset(
+    {"field", "operator", "value", "valueSource", "id", "disabled", "ignoreCase"}
+)
 
 Disabled = Literal["error", "drop"]
 
@@ -127,7 +129,9 @@ class _Importer:
             if key in allowed or key in self.ignore:
                 continue
             if key == "match":
-                self.problems.add((*path, key), "'match' (sub-query over an array) is not supported")
+                self.problems.add(
+                    (*path, key), "'match' (sub-query over an array) is not supported"
+                )
                 continue
             hint = did_you_mean(key, allowed) if isinstance(key, str) else ""
             self.problems.add(
@@ -146,7 +150,7 @@ class _Importer:
                 "disabled rule or group: dropping it changes the segment (from an AND it widens "
                 "it); enable or delete it, or pass disabled='drop' to drop it as formatQuery does",
             )
-        return flag
+        return bool(flag)
 
     def node(self, node: Any, path: Path, native: Path) -> dict[str, Any] | None:
         if not isinstance(node, Mapping):
@@ -184,7 +188,7 @@ class _Importer:
             body = self.independent(rules, path, native)
         else:
             combinator = self.combinator(node["combinator"], (*path, "combinator"))
-            children = []
+            children: list[dict[str, Any]] = []
             for i, child in enumerate(rules):
                 converted = self.node(child, (*path, "rules", i), (*native, "rules", len(children)))
                 if converted is not None:
@@ -205,7 +209,9 @@ class _Importer:
         if text in ("and", "or"):
             return str(text)
         if text == "xor":
-            self.problems.add(path, "combinator 'xor' is not supported (segments combine with and/or)")
+            self.problems.add(
+                path, "combinator 'xor' is not supported (segments combine with and/or)"
+            )
         else:
             self.problems.add(path, f"unknown combinator {show(value)} (expected 'and' or 'or')")
         return "and"
@@ -221,12 +227,16 @@ class _Importer:
                     return None
                 join = self.combinator(item, (*path, "rules", i))
             elif isinstance(item, str):
-                self.problems.add((*path, "rules", i), f"expected a rule or group, got {show(item)}")
+                self.problems.add(
+                    (*path, "rules", i), f"expected a rule or group, got {show(item)}"
+                )
                 return None
             else:
                 entries.append((i, item, join))
         if items and len(items) % 2 == 0:
-            self.problems.add((*path, "rules", len(items) - 1), "a combinator must be followed by a rule")
+            self.problems.add(
+                (*path, "rules", len(items) - 1), "a combinator must be followed by a rule"
+            )
             return None
         # A dropped disabled rule takes the combinator before it along (the one after
         # it, when it is the first rule).
@@ -250,10 +260,12 @@ class _Importer:
             chains[-1].append(entry)
         if len(chains) == 1:
             return {"combinator": "and", "rules": self.convert_all(chains[0], path, native)}
-        out = []
+        out: list[dict[str, Any]] = []
         for chain in chains:
             if len(chain) == 1:
-                out.extend(self.convert_all(chain, path, (*native, "rules", len(out)), offset=False))
+                out.extend(
+                    self.convert_all(chain, path, (*native, "rules", len(out)), offset=False)
+                )
             else:
                 sub = (*native, "rules", len(out))
                 self.paths.record(sub, (*path, "rules", chain[0][0]))
@@ -263,11 +275,13 @@ class _Importer:
     def convert_all(
         self, chain: list[tuple[int, Any]], path: Path, native: Path, offset: bool = True
     ) -> list[dict[str, Any]]:
-        out = []
+        out: list[dict[str, Any]] = []
         for i, item in chain:
             target = (*native, "rules", len(out)) if offset else native
             if not isinstance(item, Mapping):
-                self.problems.add((*path, "rules", i), f"expected a rule or group object, got {show(item)}")
+                self.problems.add(
+                    (*path, "rules", i), f"expected a rule or group object, got {show(item)}"
+                )
                 continue
             # ``disabled`` was handled by the caller; convert the enabled node itself.
             enabled = {k: v for k, v in item.items() if k != "disabled"}
@@ -304,7 +318,11 @@ class _Importer:
         if name is None and isinstance(operator, str) and ops.get(operator) is not None:
             name = operator
         if name is None:
-            hint = did_you_mean(operator, [*RQB_TO_NATIVE, *ops.names()]) if isinstance(operator, str) else ""
+            hint = (
+                did_you_mean(operator, [*RQB_TO_NATIVE, *ops.names()])
+                if isinstance(operator, str)
+                else ""
+            )
             self.problems.add((*path, "operator"), f"unknown operator {show(operator)}{hint}")
             return None
         out["operator"] = name
@@ -318,7 +336,10 @@ class _Importer:
         raw = node.get("value")
         vpath = (*path, "value")
         if source not in ("value", "field"):
-            self.problems.add((*path, "valueSource"), f"unknown valueSource {show(source)} (expected 'value' or 'field')")
+            self.problems.add(
+                (*path, "valueSource"),
+                f"unknown valueSource {show(source)} (expected 'value' or 'field')",
+            )
             return None
         if kind == "none":
             return out  # the editor is hidden for unary operators; a stale value means nothing
@@ -331,14 +352,19 @@ class _Importer:
                 return None
             if source == "field":
                 if kind != "range" and kind != "list":
-                    self.problems.add((*path, "valueSource"), f"operator {operator!r} cannot compare with fields")
+                    self.problems.add(
+                        (*path, "valueSource"), f"operator {operator!r} cannot compare with fields"
+                    )
                     return None
                 items = [self.field_name(v, vpath) for v in items]
             out["value"] = items
             return out
         if source == "field":
             if kind != "scalar":
-                self.problems.add((*path, "valueSource"), f"operator {operator!r} cannot compare with another field")
+                self.problems.add(
+                    (*path, "valueSource"),
+                    f"operator {operator!r} cannot compare with another field",
+                )
                 return None
             out["value"] = self.field_name(raw, vpath)
             return out
@@ -348,7 +374,9 @@ class _Importer:
 
     def field_name(self, value: Any, path: Path) -> dict[str, str]:
         if not isinstance(value, str) or not value:
-            self.problems.add(path, f"with valueSource 'field' the value must be a field name, got {show(value)}")
+            self.problems.add(
+                path, f"with valueSource 'field' the value must be a field name, got {show(value)}"
+            )
         return {"field": value}
 
     def list_value(self, raw: Any, path: Path) -> list[Any] | None:
@@ -388,7 +416,11 @@ def from_querybuilder(
     imp.problems.raise_if_any()
     assert native is not None
     return as_rule(
-        native, imp.paths, schema=schema, keep_suffix=True, suffix_keys={"ignore_case": "ignoreCase"}
+        native,
+        imp.paths,
+        schema=schema,
+        keep_suffix=True,
+        suffix_keys={"ignore_case": "ignoreCase"},
     )
 
 
@@ -408,7 +440,9 @@ def _export_value(cond: Condition, path: Path, problems: Problems) -> dict[str, 
         if value and all(refs):
             return {"value": [v["field"] for v in value], "valueSource": "field"}
         if any(refs):
-            problems.add((*path, "value"), "a list mixing fields and values has no react-querybuilder form")
+            problems.add(
+                (*path, "value"), "a list mixing fields and values has no react-querybuilder form"
+            )
         return {"value": list(value)}
     if is_field_ref(value):
         return {"value": value["field"], "valueSource": "field"}
@@ -438,7 +472,9 @@ def to_querybuilder(rule: Any, *, independent_combinators: bool = False) -> dict
             if independent_combinators:
                 if not node.rules and node.combinator == "or":
                     # Without a combinator an empty group reads as 'and' (everyone).
-                    problems.add(path, "an empty 'or' group (no one) has no independent-combinators form")
+                    problems.add(
+                        path, "an empty 'or' group (no one) has no independent-combinators form"
+                    )
                 rules: list[Any] = []
                 for child in children:
                     if rules:

@@ -48,10 +48,9 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from sqlglot import Token, Tokenizer, TokenType
 from sqlglot.errors import TokenError
-from sqlglot.tokens import Token, Tokenizer, TokenType
 
-from .. import operators as ops
 from ..errors import RuleError
 from ..model import MAX_DEPTH, Condition, EventCondition, Group, SegmentRef, parse
 from ._common import Node, is_field_ref
@@ -62,9 +61,41 @@ MAX_TEXT_LENGTH = 10_000_000
 
 # Words with a meaning in the grammar; as field names they must be double-quoted.
 RESERVED = frozenset(
-    """and or not in is null true false between contains starts ends with matches before
-    after on last next older than has any all none empty performed where count segment
-    ignoring case json""".split()
+    [
+        "and",
+        "or",
+        "not",
+        "in",
+        "is",
+        "null",
+        "true",
+        "false",
+        "between",
+        "contains",
+        "starts",
+        "ends",
+        "with",
+        "matches",
+        "before",
+        "after",
+        "on",
+        "last",
+        "next",
+        "older",
+        "than",
+        "has",
+        "any",
+        "all",
+        "none",
+        "empty",
+        "performed",
+        "where",
+        "count",
+        "segment",
+        "ignoring",
+        "case",
+        "json",
+    ]
 )
 
 _CMP = {
@@ -306,7 +337,11 @@ class _Parser:
     def word(self, ahead: int = 0) -> str | None:
         """The lower-cased text of an unquoted word token (keywords included)."""
         tok = self.peek(ahead)
-        if tok is None or tok.token_type in (TokenType.STRING, TokenType.IDENTIFIER, TokenType.NUMBER):
+        if tok is None or tok.token_type in (
+            TokenType.STRING,
+            TokenType.IDENTIFIER,
+            TokenType.NUMBER,
+        ):
             return None
         return tok.text.lower() if tok.text.isidentifier() else None
 
@@ -427,7 +462,12 @@ class _Parser:
             self.i += 1
             return tok.text
         w = self.word()
-        if tok is not None and tok.token_type is TokenType.VAR and w is not None and w not in RESERVED:
+        if (
+            tok is not None
+            and tok.token_type is TokenType.VAR
+            and w is not None
+            and w not in RESERVED
+        ):
             self.i += 1
             return tok.text
         raise self.fail(expected)
@@ -468,7 +508,9 @@ class _Parser:
                 for word in ("null", "empty") + (() if neg else ("true", "false")):
                     if self.take(word):
                         return {"operator": f"is_{'not_' if neg else ''}{word}"}
-                raise self.fail("'null' or 'empty'" if neg else "'null', 'empty', 'true' or 'false'")
+                raise self.fail(
+                    "'null' or 'empty'" if neg else "'null', 'empty', 'true' or 'false'"
+                )
             for word in ("before", "after"):
                 if self.take(word):
                     return {"operator": word, "value": self.value()}
@@ -482,18 +524,26 @@ class _Parser:
             low = self.value()
             self.expect("and")
             return {"operator": f"{prefix}between", "value": [low, self.value()]}
-        for name, phrase in _WORD_OPS.items():
-            if name != "between" and self.take(*phrase.split()):
-                return {"operator": prefix + name, "value": self.value()}
+        for op_name, phrase in _WORD_OPS.items():
+            if op_name != "between" and self.take(*phrase.split()):
+                return {"operator": prefix + op_name, "value": self.value()}
         if negated:
-            raise self.fail("in, between, contains, starts with, ends with, matches, on or in last after 'not'")
+            raise self.fail(
+                "in, between, contains, starts with, ends with, matches, on or in last after 'not'"
+            )
         raise self.fail("an operator (=, !=, <, in, between, contains, starts with, is null, ...)")
 
     def starts_value(self) -> bool:
         tok = self.peek()
         if tok is None:
             return False
-        if tok.token_type in (TokenType.STRING, TokenType.NUMBER, TokenType.IDENTIFIER, TokenType.DASH, TokenType.L_PAREN):
+        if tok.token_type in (
+            TokenType.STRING,
+            TokenType.NUMBER,
+            TokenType.IDENTIFIER,
+            TokenType.DASH,
+            TokenType.L_PAREN,
+        ):
             return True
         w = self.word()
         return w in ("true", "false", "null", "json") or (
@@ -540,7 +590,11 @@ class _Parser:
                 return json.loads(src.text)
             except (json.JSONDecodeError, RecursionError) as exc:
                 raise RuleError(f"{self.where(src)}: invalid JSON after 'json': {exc}") from None
-        return {"field": self.field_name("a value (a 'string', a number, true, false, null, (list) or a field)")}
+        return {
+            "field": self.field_name(
+                "a value (a 'string', a number, true, false, null, (list) or a field)"
+            )
+        }
 
     def number(self) -> int | Decimal:
         sign = ""
