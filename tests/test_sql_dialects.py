@@ -548,3 +548,11 @@ def test_tsql_strings_keep_null_and_trailing_spaces() -> None:
         {"field": "at", "operator": "gt", "value": "2024-03-31T01:30:00+02:00"}, "tsql"
     )
     assert aware.params == [dt.datetime(2024, 3, 30, 23, 30)]
+
+
+def test_sqlglot_unsupported_is_raised_as_ours() -> None:
+    # A tree sqlglot cannot write for MySQL (arrays): generation runs with
+    # unsupported_level=RAISE and the error names the dialect.
+    tree = exp.ArrayOverlaps(this=exp.column("a"), expression=exp.Array(expressions=[]))
+    with pytest.raises(UnsupportedError, match="mysql"):
+        sql._generate(DIALECTS["mysql"], tree)

@@ -30,10 +30,11 @@ from typing import Any, Literal, overload
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
+from sqlglot.errors import UnsupportedError as SqlglotUnsupportedError
 from sqlglot.generator import Generator
 
 from .. import primitives as p
-from ..errors import RuleError, did_you_mean
+from ..errors import RuleError, UnsupportedError, did_you_mean
 from ..schema import Schema
 from ..types import simple_lower
 from .dialects import ALIASES, DIALECTS, Bind, Compiler, ParamStyle, Regexp
@@ -147,7 +148,11 @@ def _generate(
     )
     gen.sk_order = []
     gen.sk_percent = bound
-    text = gen.generate(tree, copy=False)
+    try:
+        text = gen.generate(tree, copy=False)
+    except SqlglotUnsupportedError as exc:
+        # sqlglot cannot render something for this dialect: refuse, never approximate.
+        raise UnsupportedError(str(exc).strip() or "expression", cls.name, "sqlglot") from exc
     return text, gen.sk_order
 
 
