@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from hypothesis import given
 
 import segmentkit as sk
 from segmentkit.formats import json_schema
+from segmentkit.testing import rules
 
 from .core_fixtures import SCHEMA
 
@@ -88,3 +91,14 @@ def test_enum_and_operator_restrictions() -> None:
     assert v.is_valid({"field": "country", "operator": "in", "value": ["DE"]})
     assert not v.is_valid({"field": "country", "operator": "in", "value": ["FR"]})
     assert not v.is_valid({"field": "country", "operator": "neq", "value": "DE"})
+
+
+@given(rules(SCHEMA))
+def test_every_valid_rule_passes_the_json_schema(rule: dict[str, Any]) -> None:
+    data = json.loads(sk.parse(rule).to_json())
+    assert not list(_GENERIC.iter_errors(data))
+    assert not list(_SPECIFIC.iter_errors(data)), data
+
+
+_GENERIC = Validator(json_schema())
+_SPECIFIC = Validator(json_schema(SCHEMA), format_checker=Validator.FORMAT_CHECKER)

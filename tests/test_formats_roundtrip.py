@@ -22,7 +22,6 @@ from segmentkit.formats import (
     from_jsonlogic,
     from_querybuilder,
     from_rows,
-    json_schema,
     parse_text,
     to_jquery,
     to_jsonlogic,
@@ -259,16 +258,10 @@ def test_rows_are_or_of_ands(flat: list[dict[str, Any]], rows: list[dict[str, An
         assert members(rule, data) == expected
 
 
-# --------------------------------------------------------------------------- JSON Schema
-jsonschema = pytest.importorskip("jsonschema")
-_GENERIC = jsonschema.Draft202012Validator(json_schema())
-_SPECIFIC = jsonschema.Draft202012Validator(
-    json_schema(SCHEMA), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-)
-
-
-@given(rules(SCHEMA))
-def test_every_valid_rule_passes_the_json_schema(rule: dict[str, Any]) -> None:
-    data = via_json(sk.parse(rule).to_dict())
-    assert not list(_GENERIC.iter_errors(data))
-    assert not list(_SPECIFIC.iter_errors(data)), data
+def test_exporters_refuse_over_deep_trees_built_in_code() -> None:
+    deep: Any = sk.Condition(field="age", operator="eq", value=1)
+    for _ in range(5_000):
+        deep = sk.Group(rules=(deep,))
+    for export in (to_text, to_querybuilder, to_jquery, to_jsonlogic, to_rows):
+        with pytest.raises(sk.RuleError, match="nested deeper"):
+            export(deep)

@@ -23,6 +23,7 @@ __all__ = [
     "Problems",
     "as_rule",
     "check_json_depth",
+    "check_tree_depth",
     "load",
     "twin_of",
 ]
@@ -101,6 +102,20 @@ def check_json_depth(data: Any, what: str, limit: int = MAX_CONTAINER_DEPTH) -> 
         for key, child in items:
             if isinstance(child, Mapping | list | tuple):
                 stack.append((child, depth + 1, (*path, key)))
+
+
+def check_tree_depth(rule: Node) -> None:
+    """Refuse a rule tree built in code deeper than ``MAX_DEPTH`` (``parse`` enforces the
+    limit on dicts, not on nodes); iterative, so exporters may then recurse."""
+    stack: list[tuple[Node, int]] = [(rule, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH + 1:
+            raise RuleError(f"rule nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, Group):
+            stack.extend((child, depth + 1) for child in node.rules)
+        elif isinstance(node, EventCondition) and node.where is not None:
+            stack.append((node.where, depth + 1))
 
 
 def twin_of(name: str) -> str | None:

@@ -28,7 +28,7 @@ from typing import Any
 from ..errors import RuleError
 from ..model import Condition, Group, parse
 from ..schema import Schema
-from ._common import Node, PathMap, Problems, as_rule, show
+from ._common import Node, PathMap, Problems, as_rule, check_tree_depth, show
 
 __all__ = ["from_rows", "to_rows"]
 
@@ -148,6 +148,7 @@ def to_rows(rule: Any, *, json_values: bool = False) -> list[dict[str, Any]]:
     ``json_values=True`` stores every value as JSON text.
     """
     tree = parse(rule)
+    check_tree_depth(tree)
     problems = Problems()
 
     def leaves(

@@ -28,6 +28,7 @@ from ._common import (
     Problems,
     as_rule,
     check_json_depth,
+    check_tree_depth,
     is_field_ref,
     load,
     show,
@@ -215,6 +216,7 @@ def to_jquery(rule: Any, schema: Schema | None = None) -> dict[str, Any]:
     Refused: field-to-field values, segment references and event conditions.
     """
     tree = parse(rule)
+    check_tree_depth(tree)
     problems = Problems()
 
     def walk(node: Node, path: Path) -> dict[str, Any]:

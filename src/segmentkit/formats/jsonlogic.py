@@ -44,6 +44,7 @@ from ._common import (
     Problems,
     as_rule,
     check_json_depth,
+    check_tree_depth,
     is_field_ref,
     load,
     show,
@@ -570,6 +571,7 @@ def to_jsonlogic(rule: Any, schema: Schema | None = None, *, extensions: bool = 
     from ..model import parse
 
     tree = parse(rule)
+    check_tree_depth(tree)
     problems = Problems()
     out = _Exporter(problems, extensions, schema).node(tree, ())
     problems.raise_if_any()

@@ -31,6 +31,7 @@ from ._common import (
     Problems,
     as_rule,
     check_json_depth,
+    check_tree_depth,
     is_field_ref,
     load,
     show,
@@ -461,6 +462,7 @@ def to_querybuilder(rule: Any, *, independent_combinators: bool = False) -> dict
     from ..model import parse
 
     tree = parse(rule)
+    check_tree_depth(tree)
     problems = Problems()
 
     def walk(node: Node, path: Path) -> dict[str, Any]:

@@ -53,7 +53,7 @@ from sqlglot.errors import TokenError
 
 from ..errors import RuleError
 from ..model import MAX_DEPTH, Condition, EventCondition, Group, SegmentRef, parse
-from ._common import Node, is_field_ref
+from ._common import Node, check_tree_depth, is_field_ref
 
 __all__ = ["RESERVED", "parse_text", "to_text"]
 
@@ -275,22 +275,10 @@ def _top(node: Node) -> str:
     return _operand(node)
 
 
-def _check_depth(rule: Node) -> None:
-    stack: list[tuple[Node, int]] = [(rule, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH + 1:
-            raise RuleError(f"rule nested deeper than {MAX_DEPTH} levels")
-        if isinstance(node, Group):
-            stack.extend((child, depth + 1) for child in node.rules)
-        elif isinstance(node, EventCondition) and node.where is not None:
-            stack.append((node.where, depth + 1))
-
-
 def to_text(rule: Any) -> str:
     """The text form of a rule (a node, dict or JSON); ``parse_text`` reads it back."""
     tree = parse(rule)
-    _check_depth(tree)
+    check_tree_depth(tree)
     return _top(tree)
 
 
