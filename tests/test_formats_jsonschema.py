@@ -102,3 +102,16 @@ def test_every_valid_rule_passes_the_json_schema(rule: dict[str, Any]) -> None:
 
 _GENERIC = Validator(json_schema())
 _SPECIFIC = Validator(json_schema(SCHEMA), format_checker=Validator.FORMAT_CHECKER)
+
+
+def test_event_where_uses_event_properties() -> None:
+    rule = {
+        "event": "purchase",
+        "where": {"rules": [{"field": "amount", "operator": "gt", "value": 100}]},
+        "count": {"operator": "gte", "value": 3},
+        "in_last": {"amount": 30, "unit": "days"},
+    }
+    assert Validator(json_schema(SCHEMA)).is_valid(rule)
+    assert not Validator(json_schema(SCHEMA)).is_valid(
+        {**rule, "count": {"operator": "gte", "value": -1}}
+    )

@@ -200,6 +200,23 @@ def json_schema(schema: Schema | None = None) -> dict[str, Any]:
                 "additionalProperties": False,
             },
             "condition": _condition(schema),
+            # An event's ``where`` tests the event's own properties, not the schema's
+            # fields: it gets the generic condition shape.
+            "eventGroup": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": ["string", "null"]},
+                    "combinator": {"enum": ["and", "or"]},
+                    "not": {"type": "boolean"},
+                    "rules": {"type": "array", "items": {"$ref": "#/$defs/eventRule"}},
+                },
+                "anyOf": [{"required": ["rules"]}, {"required": ["combinator"]}],
+                "additionalProperties": False,
+            },
+            "eventRule": {
+                "oneOf": [{"$ref": "#/$defs/eventGroup"}, {"$ref": "#/$defs/eventPropertyCondition"}]
+            },
+            "eventPropertyCondition": _condition(None),
             "segmentRef": {
                 "type": "object",
                 "properties": {
@@ -214,7 +231,7 @@ def json_schema(schema: Schema | None = None) -> dict[str, Any]:
                 "properties": {
                     "id": {"type": ["string", "null"]},
                     "event": {"type": "string", "minLength": 1, "maxLength": 200},
-                    "where": {"anyOf": [{"$ref": "#/$defs/group"}, {"type": "null"}]},
+                    "where": {"anyOf": [{"$ref": "#/$defs/eventGroup"}, {"type": "null"}]},
                     "count": {"$ref": "#/$defs/countSpec"},
                     "in_last": {"anyOf": [{"$ref": "#/$defs/duration"}, {"type": "null"}]},
                 },
