@@ -23,7 +23,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
 from adversarial import ALL_IDS, EXACT_FLOAT_DECIMALS, ROWS, ZONE, make_schema
-from segmentkit.compile.engines import register_sqlite_functions
 from segmentkit.compile.python import compile_python
 from segmentkit.compile.sqlalchemy import members_select
 from segmentkit.schema import ChildTable, Schema, TagStorage
@@ -61,7 +60,11 @@ class Backend:
         pass
 
     def decimal_ok(self, value: Decimal) -> bool:
-        return self.exact_wide_decimals or value in EXACT_FLOAT_DECIMALS or len(value.as_tuple().digits) <= 15
+        return (
+            self.exact_wide_decimals
+            or value in EXACT_FLOAT_DECIMALS
+            or len(value.as_tuple().digits) <= 15
+        )
 
 
 class MemoryBackend(Backend):
@@ -189,7 +192,10 @@ class SQLBackend(Backend):
     def load(self) -> None:
         rows = [self.stored(r) for r in ROWS]
         children = [
-            {"contact_id": r["id"], "tag": tag} for r in ROWS if r["ctags"] for tag in sorted(r["ctags"])
+            {"contact_id": r["id"], "tag": tag}
+            for r in ROWS
+            if r["ctags"]
+            for tag in sorted(r["ctags"])
         ]
         with self.engine.begin() as conn:
             conn.execute(self.contacts.insert(), rows)
@@ -234,8 +240,10 @@ class SQLiteBackend(SQLBackend):
 
     def members_sql(self, text: str, params: Any) -> set[int]:
         # A bare stdlib connection, as a to_sql user would have it.
+        from segmentkit.compile import sql
+
         conn = sqlite3.connect(f"{self._dir.name}/contacts.db")
-        register_sqlite_functions(conn)
+        sql.register_sqlite_functions(conn)
         try:
             return {row[0] for row in conn.execute(text, params).fetchall()}
         finally:
@@ -288,7 +296,11 @@ class MariaDBBackend(SQLBackend):
     def make_engine(self) -> sa.Engine:
         return sa.create_engine(
             self.url,
-            connect_args={"connect_timeout": 3, "charset": "utf8mb4", "init_command": "SET time_zone = '+00:00'"},
+            connect_args={
+                "connect_timeout": 3,
+                "charset": "utf8mb4",
+                "init_command": "SET time_zone = '+00:00'",
+            },
         )
 
     def datetime_type(self, aware: bool) -> sa.types.TypeEngine[Any]:
@@ -302,7 +314,9 @@ class MariaDBBackend(SQLBackend):
 def gap(request: pytest.FixtureRequest, backend: Backend, gaps: Mapping[str, str]) -> None:
     """Mark the running test as an expected (strict) failure on the named backends."""
     if backend.name in gaps:
-        request.applymarker(pytest.mark.xfail(reason=f"{backend.name}: {gaps[backend.name]}", strict=True))
+        request.applymarker(
+            pytest.mark.xfail(reason=f"{backend.name}: {gaps[backend.name]}", strict=True)
+        )
 
 
 BACKENDS: dict[str, type[Backend]] = {

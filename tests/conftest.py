@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/ helpers: adversarial, backends
 
-from backends import BACKENDS, Backend, MemoryBackend, Unavailable  # noqa: E402
+from backends import BACKENDS, Backend, MemoryBackend, Unavailable
 
 settings.register_profile(
     "dev",
@@ -89,4 +89,3 @@ def reference() -> MemoryBackend:
     backend = _get("memory")
     assert isinstance(backend, MemoryBackend)
     return backend
-

@@ -50,7 +50,8 @@ def payload_table(sql_backend: Backend) -> Iterator[tuple[SQLBackend, Schema]]:
     assert isinstance(sql_backend, SQLBackend)
     meta = sa.MetaData()
     table = sa.Table(
-        f"{sql_backend.contacts.name}_sqli", meta,
+        f"{sql_backend.contacts.name}_sqli",
+        meta,
         sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("s", sql_backend.string_type()),
         **sql_backend.table_kwargs(),
@@ -128,4 +129,6 @@ def test_payloads_on_memory_match_plain_python() -> None:
     # above compare against the right answer).
     for payload in PAYLOADS:
         for op in ("eq", "contains", "starts_with", "ends_with"):
-            assert _expected({"field": "s", "operator": op, "value": payload}) == _holding(op, payload)
+            assert _expected({"field": "s", "operator": op, "value": payload}) == _holding(
+                op, payload
+            )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -127,7 +126,7 @@ EXPECTED: list[tuple[str, p.Predicate, dict[str, str]]] = [
         "tags-json",
         p.TagsAny(F["jtags"], ("a",)),
         {
-            "sqlite": "EXISTS (SELECT 1 FROM json_each(\"contacts\".\"jtags\") AS sk_t WHERE sk_t.type = 'text' "
+            "sqlite": 'EXISTS (SELECT 1 FROM json_each("contacts"."jtags") AS sk_t WHERE sk_t.type = \'text\' '
             "AND sk_t.value COLLATE BINARY IN (SELECT value FROM json_each(?)))",
             "postgresql": 'CAST("contacts"."jtags" AS JSONB) ?| CAST(%(param_1)s::VARCHAR[] AS TEXT[])',
         },
@@ -135,7 +134,11 @@ EXPECTED: list[tuple[str, p.Predicate, dict[str, str]]] = [
     ("const-true", p.Const(True), {"sqlite": "1 = 1", "postgresql": "true"}),
     ("const-false", p.Const(False), {"sqlite": "0 = 1", "postgresql": "false"}),
 ]
-DIALECTS = {"sqlite": sqlite.dialect(), "postgresql": postgresql.psycopg.dialect(), "mariadb": MARIADB}
+DIALECTS = {
+    "sqlite": sqlite.dialect(),
+    "postgresql": postgresql.psycopg.dialect(),
+    "mariadb": MARIADB,
+}
 
 
 @pytest.mark.parametrize(
@@ -150,18 +153,23 @@ def test_expected_sql(name: str, pred: p.Predicate, dialect: str, expected: str)
 def test_values_are_bound_never_inlined() -> None:
     evil = "x'); DROP TABLE contacts; --"
     for dialect in DIALECTS.values():
-        text = sql(p.Or((p.Compare("eq", F["name"], s(evil)), p.Contains(F["name"], s(evil)))), dialect)
+        text = sql(
+            p.Or((p.Compare("eq", F["name"], s(evil)), p.Contains(F["name"], s(evil)))), dialect
+        )
         assert "DROP" not in text
 
 
 # --------------------------------------------------------------------------- caching
 def test_same_shape_same_sql_and_cache_key() -> None:
     def rule(v: str, n: int) -> dict[str, Any]:
-        return {"combinator": "and", "rules": [
-            {"field": "name", "operator": "starts_with", "value": v, "ignore_case": True},
-            {"field": "age", "operator": "in", "value": [n, n + 1]},
-            {"field": "seen", "operator": "in_last", "value": {"amount": n, "unit": "days"}},
-        ]}
+        return {
+            "combinator": "and",
+            "rules": [
+                {"field": "name", "operator": "starts_with", "value": v, "ignore_case": True},
+                {"field": "age", "operator": "in", "value": [n, n + 1]},
+                {"field": "seen", "operator": "in_last", "value": {"amount": n, "unit": "days"}},
+            ],
+        }
 
     a, b = members_select(rule("a", 1), SCHEMA, NOW), members_select(rule("zz'", 7), SCHEMA, NOW)
     key_a, key_b = a._generate_cache_key(), b._generate_cache_key()
@@ -174,11 +182,17 @@ def test_statement_cache_is_used(sql_backend: Backend, request: pytest.FixtureRe
     """The second execution of a same-shape rule hits SQLAlchemy's compiled cache."""
     from backends import gap
 
-    gap(request, sql_backend, {"duckdb": "duckdb_engine declares no statement-cache support (upstream)"})
+    gap(
+        request,
+        sql_backend,
+        {"duckdb": "duckdb_engine declares no statement-cache support (upstream)"},
+    )
     assert isinstance(sql_backend, SQLBackend)
     stats: list[str] = []
 
-    def record(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+    def record(
+        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
         stats.append(str(context.cache_hit))
 
     sa.event.listen(sql_backend.engine, "before_cursor_execute", record)
@@ -202,8 +216,11 @@ def test_segment_reference_needs_a_lookup() -> None:
         compile_predicate(p.InSegment("vip"), SCHEMA)
     members = sa.table("segment_members", sa.column("segment_id"), sa.column("contact_id"))
     where = compile_predicate(
-        p.Not(p.InSegment("vip")), SCHEMA,
-        segment_members=lambda sid: sa.select(members.c.contact_id).where(members.c.segment_id == sid),
+        p.Not(p.InSegment("vip")),
+        SCHEMA,
+        segment_members=lambda sid: sa.select(members.c.contact_id).where(
+            members.c.segment_id == sid
+        ),
     )
     text = str(where.compile(dialect=sqlite.dialect()))
     assert '"contacts"."id" NOT IN (SELECT segment_members.contact_id' in text
@@ -242,7 +259,13 @@ def test_datetime_params_follow_storage() -> None:
 
 @pytest.mark.parametrize(
     ("prefix", "upper"),
-    [("a", "b"), ("a\U0010ffff", "b"), ("\U0010ffff", None), ("\ud7ff"[:0] + "\ud7ff", "\ue000"), ("", None)],
+    [
+        ("a", "b"),
+        ("a\U0010ffff", "b"),
+        ("\U0010ffff", None),
+        ("\ud7ff"[:0] + "\ud7ff", "\ue000"),
+        ("", None),
+    ],
 )
 def test_prefix_successor(prefix: str, upper: str | None) -> None:
     assert _successor(prefix) == upper
@@ -250,8 +273,11 @@ def test_prefix_successor(prefix: str, upper: str | None) -> None:
 
 def test_lightweight_table_quotes_identifiers() -> None:
     schema = Schema([Field("Order", T.INTEGER, column="select")], table="My Table", key="id")
-    text = str(members_select({"field": "Order", "operator": "eq", "value": 1}, schema, NOW)
-               .compile(dialect=postgresql.dialect()))
+    text = str(
+        members_select({"field": "Order", "operator": "eq", "value": 1}, schema, NOW).compile(
+            dialect=postgresql.dialect()
+        )
+    )
     assert '"My Table"."select"' in text and 'FROM "My Table"' in text
 
 
@@ -260,7 +286,7 @@ def test_hundred_thousand_values(backend: Backend) -> None:
     """An in-list of 100,000 values is one parameter: no engine's limit is reached."""
     from backends import MemoryBackend
 
-    values = list(range(-50_000, 49_999)) + [2**63 - 1]
+    values = [*list(range(-50000, 49999)), 2**63 - 1]
     rule = {"field": "n", "operator": "in", "value": values}
 
     reference = MemoryBackend()
@@ -301,9 +327,13 @@ def test_register_on_a_stdlib_connection() -> None:
 # --------------------------------------------------------------------------- index use
 def _plan(backend: SQLBackend, stmt: sa.Select[Any]) -> str:
     """The engine's plan for ``stmt``, run with its real bound parameters."""
-    prefix = {"sqlite": "EXPLAIN QUERY PLAN ", "postgres": "EXPLAIN ", "mariadb": "EXPLAIN "}[backend.name]
+    prefix = {"sqlite": "EXPLAIN QUERY PLAN ", "postgres": "EXPLAIN ", "mariadb": "EXPLAIN "}[
+        backend.name
+    ]
 
-    def explain(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> Any:
+    def explain(
+        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> Any:
         return prefix + statement, params
 
     with backend.engine.connect() as conn:
@@ -327,13 +357,20 @@ def test_index_is_usable(sql_backend: Backend, op: str, request: pytest.FixtureR
 
     if sql_backend.name == "duckdb":
         pytest.skip("DuckDB scans with zone maps; no b-tree plan to check")
-    gap(request, sql_backend, {
-        "postgres": "starts_with() has no b-tree support (needs an SP-GiST index)",
-    } if op == "starts_with" else {})
+    gap(
+        request,
+        sql_backend,
+        {
+            "postgres": "starts_with() has no b-tree support (needs an SP-GiST index)",
+        }
+        if op == "starts_with"
+        else {},
+    )
     assert isinstance(sql_backend, SQLBackend)
     meta = sa.MetaData()
     table = sa.Table(
-        f"{sql_backend.contacts.name}_idx", meta,
+        f"{sql_backend.contacts.name}_idx",
+        meta,
         sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("email", sa.String(100), index=True),
         **sql_backend.table_kwargs(),
@@ -341,14 +378,18 @@ def test_index_is_usable(sql_backend: Backend, op: str, request: pytest.FixtureR
     meta.create_all(sql_backend.engine)
     try:
         with sql_backend.engine.begin() as conn:
-            conn.execute(table.insert(), [{"id": i, "email": f"user{i}@example.com"} for i in range(2000)])
+            conn.execute(
+                table.insert(), [{"id": i, "email": f"user{i}@example.com"} for i in range(2000)]
+            )
             if sql_backend.name == "postgres":
                 conn.exec_driver_sql(f'ANALYZE "{table.name}"')
             elif sql_backend.name == "mariadb":
                 conn.exec_driver_sql(f"ANALYZE TABLE `{table.name}`")
             elif sql_backend.name == "sqlite":
                 conn.exec_driver_sql("ANALYZE")
-        value: Any = ["user7@example.com", "user8@example.com"] if op == "in" else "user7@example.com"
+        value: Any = (
+            ["user7@example.com", "user8@example.com"] if op == "in" else "user7@example.com"
+        )
         rule = {"field": "email", "operator": op, "value": value}
         plan = _plan(sql_backend, members_select(rule, Schema.from_table(table), NOW))
         index = f"ix_{table.name}_email"

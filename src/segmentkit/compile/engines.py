@@ -20,6 +20,7 @@ from ..types import simple_lower
 
 __all__ = ["register_sqlite_functions"]
 
+
 def _sk_lower(value: Any) -> Any:
     return simple_lower(value) if isinstance(value, str) else value
 

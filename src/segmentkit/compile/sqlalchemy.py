@@ -49,7 +49,13 @@ from ..schema import ChildTable, Field, Schema, TagStorage
 from ..types import FieldType
 from . import engines as _engines  # noqa: F401  (registers SQLite functions on connect)
 
-__all__ = ["SegmentMembers", "compile_predicate", "contacts_table", "members_select", "to_sqlalchemy"]
+__all__ = [
+    "SegmentMembers",
+    "compile_predicate",
+    "contacts_table",
+    "members_select",
+    "to_sqlalchemy",
+]
 
 SegmentMembers = Callable[[str], Select[Any]]
 
@@ -370,7 +376,10 @@ class _Text(_Construct):
     ]
 
     def __init__(
-        self, kind: str, operand: ColumnElement[Any], needle: ColumnElement[Any],
+        self,
+        kind: str,
+        operand: ColumnElement[Any],
+        needle: ColumnElement[Any],
         extra: ColumnElement[Any],
     ) -> None:
         self.kind = kind  # "contains" | "prefix" | "suffix"
@@ -465,7 +474,10 @@ class _InList(_Construct):
     ]
 
     def __init__(
-        self, ftype: FieldType, operand: ColumnElement[Any], values: ColumnElement[Any],
+        self,
+        ftype: FieldType,
+        operand: ColumnElement[Any],
+        values: ColumnElement[Any],
         expanded: ColumnElement[Any],
     ) -> None:
         self.ftype = str(ftype)
@@ -481,7 +493,9 @@ def _inlist_default(element: _InList, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(_InList, "postgresql")
 def _inlist_pg(element: _InList, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"{compiler.process(element.operand, **kw)} = ANY({compiler.process(element.values, **kw)})"
+    return (
+        f"{compiler.process(element.operand, **kw)} = ANY({compiler.process(element.values, **kw)})"
+    )
 
 
 @compiles(_InList, "duckdb")
@@ -532,7 +546,10 @@ class _TagsAny(_Construct):
     ]
 
     def __init__(
-        self, storage: str, operand: ColumnElement[Any], values: ColumnElement[Any],
+        self,
+        storage: str,
+        operand: ColumnElement[Any],
+        values: ColumnElement[Any],
         expanded: ColumnElement[Any],
     ) -> None:
         self.storage = storage
@@ -728,8 +745,10 @@ def _child_table(schema: Schema, child: ChildTable) -> FromClause:
     table = cache.get(child.table)
     if table is None:
         table = sa.table(
-            _quoted(child.table), sa.column(_quoted(child.key)),
-            sa.column(_quoted(child.value), sa.String()), schema=schema.table_schema,
+            _quoted(child.table),
+            sa.column(_quoted(child.key)),
+            sa.column(_quoted(child.value), sa.String()),
+            schema=schema.table_schema,
         )
         cache[child.table] = table
     return table
@@ -750,7 +769,9 @@ class _Compiler:
             return self.table.c[f.column_name]
         except KeyError:
             raise UnsupportedError(
-                f"field {f.name!r}", "SQLAlchemy", f"table {self.schema.table!r} has no column {f.column_name!r}"
+                f"field {f.name!r}",
+                "SQLAlchemy",
+                f"table {self.schema.table!r} has no column {f.column_name!r}",
             ) from None
 
     def zone(self, f: Field) -> str | None:
@@ -835,7 +856,9 @@ class _Compiler:
 
     def compare(self, leaf: p.Compare) -> ColumnElement[bool]:
         left_ref = leaf.left.field if isinstance(leaf.left, p.FieldRef) else None
-        if isinstance(leaf.left, p.FieldRef | p.Lower) and isinstance(leaf.right, p.FieldRef | p.Lower):
+        if isinstance(leaf.left, p.FieldRef | p.Lower) and isinstance(
+            leaf.right, p.FieldRef | p.Lower
+        ):
             self._check_field_pair(leaf.left, leaf.right)
         left = self.value(leaf.left)
         right = self.value(leaf.right, left_ref)
@@ -860,11 +883,14 @@ class _Compiler:
         b = right.field if isinstance(right, p.FieldRef) else right.operand.field  # type: ignore[union-attr]
         if a.type is FieldType.DATETIME and self.zone(a) != self.zone(b):
             raise UnsupportedError(
-                f"comparing datetime fields {a.name!r} and {b.name!r}", "SQLAlchemy",
+                f"comparing datetime fields {a.name!r} and {b.name!r}",
+                "SQLAlchemy",
                 "they are stored in different zones (naive/aware)",
             )
 
-    def text(self, kind: str, operand: p.FieldRef | p.Lower, needle: p.Param) -> ColumnElement[bool]:
+    def text(
+        self, kind: str, operand: p.FieldRef | p.Lower, needle: p.Param
+    ) -> ColumnElement[bool]:
         o = self.value(operand)
         n = self.param(needle.value, FieldType.STRING)
         if kind == "prefix":
@@ -881,14 +907,18 @@ class _Compiler:
         """The list as one parameter, and as an expanding one; each dialect renders one."""
         items = list(values)
         whole = sa.bindparam(None, items, type_=_ListParam(ftype, zone), unique=True)
-        expanding = sa.bindparam(None, items, type_=_scalar_type(ftype, zone), unique=True, expanding=True)
+        expanding = sa.bindparam(
+            None, items, type_=_scalar_type(ftype, zone), unique=True, expanding=True
+        )
         return whole, expanding
 
     def tags_any(self, f: Field, values: Sequence[str]) -> ColumnElement[bool]:
         params = self.list_params(values, FieldType.STRING)
         if isinstance(f.tags, ChildTable):
             child = _child_table(self.schema, f.tags)
-            return self._child_exists(f.tags, _InList(FieldType.STRING, child.c[f.tags.value], *params))
+            return self._child_exists(
+                f.tags, _InList(FieldType.STRING, child.c[f.tags.value], *params)
+            )
         return _TagsAny(_storage(f), self.column(f), *params)
 
     def _child_exists(self, child: ChildTable, *where: ColumnElement[bool]) -> ColumnElement[bool]:
