@@ -54,9 +54,6 @@ def upgrade() -> None:
         sa.Column("member", sa.Boolean(), nullable=False),
         sa.Column("manual", sa.String(8), nullable=True),
         sa.Column("since", UTCDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["segment_id"], [f"{p}segments.id"], ondelete="CASCADE", name=f"{p}members_segment"
-        ),
         sa.CheckConstraint("manual IN ('include', 'exclude')", name=f"{p}members_manual"),
     )
     op.create_table(
