@@ -49,7 +49,8 @@ class Backend:
         raise NotImplementedError
 
     def members_sql(self, text: str, params: Any) -> set[int]:
-        """Run SQL text from ``segmentkit.compile.sql`` (the second SQL path)."""
+        """Run SQL text from ``segmentkit.compile.sql`` (the second SQL path); ``params``
+        None runs inline text as is (no placeholder parsing by the driver)."""
         raise NotImplementedError
 
     @property
@@ -213,7 +214,10 @@ class SQLBackend(Backend):
             assert raw is not None
             cur = raw.cursor()
             try:
-                cur.execute(text, params)
+                if params is None:
+                    cur.execute(text)
+                else:
+                    cur.execute(text, params)
                 return {row[0] for row in cur.fetchall()}
             finally:
                 cur.close()
@@ -245,7 +249,8 @@ class SQLiteBackend(SQLBackend):
         conn = sqlite3.connect(f"{self._dir.name}/contacts.db")
         sql.register_sqlite_functions(conn)
         try:
-            return {row[0] for row in conn.execute(text, params).fetchall()}
+            cursor = conn.execute(text) if params is None else conn.execute(text, params)
+            return {row[0] for row in cursor.fetchall()}
         finally:
             conn.close()
 

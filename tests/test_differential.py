@@ -532,6 +532,13 @@ def rules(draw: st.DrawFn, backend: Backend, depth: int = 3) -> dict[str, Any]:
 def test_generated_rules(backend: Backend, reference: MemoryBackend, data: st.DataObject) -> None:
     rule = data.draw(rules(backend), label="rule")
     assert_same(backend, reference, rule)
+    if HAS_TO_SQL and isinstance(backend, SQLBackend):
+        # The second SQL path on the same rule: sqlglot text + driver parameters.
+        from segmentkit.compile.sql import to_sql
+
+        sql = to_sql(rule, backend.schema, dialect=DIALECT_OF[backend.name], now=NOW, select=True)
+        assert not isinstance(sql, str)
+        assert backend.members_sql(sql.text, sql.params) == reference.members(rule, NOW), sql.text
 
 
 @given(data=st.data())

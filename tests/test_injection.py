@@ -8,6 +8,7 @@ The corpus is ``../shared/conformance/sqli/Generic-SQLi.txt`` relative to the re
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ from segmentkit.compile.sqlalchemy import members_select
 from segmentkit.errors import RuleError
 from segmentkit.schema import Field, Schema
 from segmentkit.types import FieldType
+
+HAS_TO_SQL = importlib.util.find_spec("segmentkit.compile.sql") is not None
+DIALECT_OF = {"sqlite": "sqlite", "duckdb": "duckdb", "postgres": "postgres", "mariadb": "mysql"}
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "conformance" / "sqli" / "Generic-SQLi.txt"
@@ -107,9 +111,30 @@ def test_payloads_as_values(payload_table: tuple[SQLBackend, Schema], op: str) -
                 assert len(statements) == before + 1
                 if got != expected:
                     wrong[payload] = (got - expected, expected - got)
+                for path, got in _to_sql_paths(backend, schema, rule):
+                    if got != expected:
+                        wrong[f"{path}: {payload}"] = (got - expected, expected - got)
     finally:
         sa.event.remove(*event)
     assert wrong == {}
+
+
+def _to_sql_paths(
+    backend: SQLBackend, schema: Schema, rule: dict[str, Any]
+) -> list[tuple[str, set[int]]]:
+    """The sqlglot backend's bound and inline SQL for ``rule``, run on the engine."""
+    if not HAS_TO_SQL:
+        return []
+    from segmentkit.compile.sql import to_sql
+
+    dialect = DIALECT_OF[backend.name]
+    bound = to_sql(rule, schema, dialect=dialect, now=NOW, select=True)
+    inline = to_sql(rule, schema, dialect=dialect, now=NOW, select=True, inline=True)
+    assert not isinstance(bound, str) and isinstance(inline, str)
+    return [
+        ("to_sql bound", backend.members_sql(bound.text, bound.params)),
+        ("to_sql inline", backend.members_sql(inline, None)),
+    ]
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
