@@ -401,7 +401,7 @@ def test_same_shape_same_text_different_params() -> None:
     b = _compile({"field": "name", "operator": "eq", "value": "b"}, "postgres")
     assert a.text == b.text
     assert a.params == {"p0": "a"} and b.params == {"p0": "b"}
-    assert len(sql._CACHE) == 1
+    assert sql.cache_size() == 1
 
 
 def test_list_length_shapes_the_text_but_long_lists_are_one_parameter() -> None:

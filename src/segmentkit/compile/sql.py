@@ -20,9 +20,8 @@ that see untrusted values should always use the bound form.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, overload
@@ -41,7 +40,9 @@ from .dialects import ALIASES, DIALECTS, Bind, Compiler, ParamStyle, Regexp
 
 __all__ = [
     "SqlQuery",
+    "cache_size",
     "clear_cache",
+    "compile_predicate",
     "dialect_names",
     "register_sqlite_functions",
     "to_sql",
@@ -98,7 +99,6 @@ def _placeholder_text(style: ParamStyle, index: int) -> str:
 
 
 _GENERATORS: dict[type[Compiler], type[Generator]] = {}
-_LOCK = threading.Lock()
 
 
 def _generator_class(cls: type[Compiler]) -> type[Generator]:
@@ -196,13 +196,45 @@ class _Compiled:
         return dict(zip(self.names, computed, strict=True))
 
 
-_CACHE: OrderedDict[Any, _Compiled] = OrderedDict()
+class _Key:
+    """A cache key hashed once; it carries what a miss needs to compile, dropped after."""
+
+    __slots__ = ("hash", "key", "schema", "values")
+
+    def __init__(self, key: tuple[Any, ...], schema: Schema, values: tuple[Any, ...]) -> None:
+        self.key = key
+        self.hash = hash(key)
+        self.schema: Schema | None = schema
+        self.values: tuple[Any, ...] | None = values
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Key) and self.hash == other.hash and self.key == other.key
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _compile_key(k: _Key) -> _Compiled:
+    tree, _lengths, _schema, cls, select = k.key
+    assert k.schema is not None and k.values is not None
+    compiler = cls(k.schema, k.values)
+    built = compiler.select(tree) if select else compiler.where(tree)
+    text, order = _generate(cls, built)
+    _check_text(cls, text)
+    # The cache keeps this key: do not keep the first caller's values alive with it.
+    k.schema = k.values = None
+    return _Compiled.make(text, compiler.binds, order, cls.paramstyle)
 
 
 def clear_cache() -> None:
     """Forget every cached rendering (for tests and benchmarks)."""
-    with _LOCK:
-        _CACHE.clear()
+    _compile_key.cache_clear()
+
+
+def cache_size() -> int:
+    """How many rule shapes have a cached rendering."""
+    return int(_compile_key.cache_info().currsize)
 
 
 def _schema_key(schema: Schema) -> tuple[Any, ...]:
@@ -215,20 +247,7 @@ def _compile_shape(
     # A list slot holds a whole tuple; its length decides how many placeholders an
     # expanded IN list has, so lengths are part of the key (strings are never tuples).
     lengths = tuple([len(v) for v in values if type(v) is tuple])
-    key = (tree, lengths, _schema_key(schema), cls, select)
-    hit = _CACHE.get(key)
-    if hit is not None:
-        return hit
-    compiler = cls(schema, values)
-    built = compiler.select(tree) if select else compiler.where(tree)
-    text, order = _generate(cls, built)
-    _check_text(cls, text)
-    compiled = _Compiled.make(text, compiler.binds, order, cls.paramstyle)
-    with _LOCK:
-        _CACHE[key] = compiled
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return compiled
+    return _compile_key(_Key((tree, lengths, _schema_key(schema), cls, select), schema, values))
 
 
 # ------------------------------------------------------------------------ entry
