@@ -396,3 +396,29 @@ def test_index_is_usable(sql_backend: Backend, op: str, request: pytest.FixtureR
         assert index in plan or "Index Cond" in plan, plan
     finally:
         meta.drop_all(sql_backend.engine)
+
+
+def test_lower_under_an_explicit_c_collation(sql_backend: Backend) -> None:
+    """A column declared COLLATE "C" is still lowered per code point (PostgreSQL's
+    lower() follows the operand's collation, ASCII-only under "C")."""
+    if sql_backend.name != "postgres":
+        pytest.skip("column collations are a PostgreSQL concern here")
+    assert isinstance(sql_backend, SQLBackend)
+    meta = sa.MetaData()
+    table = sa.Table(
+        f"{sql_backend.contacts.name}_c",
+        meta,
+        sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("s", sa.Text(collation="C")),
+    )
+    meta.create_all(sql_backend.engine)
+    try:
+        with sql_backend.engine.begin() as conn:
+            conn.execute(table.insert(), [{"id": 1, "s": "ÄRGER"}, {"id": 2, "s": "İSTANBUL"}])
+        schema = Schema.from_table(table)
+        with sql_backend.engine.connect() as conn:
+            for value, expected in [("ärger", {1}), ("istanbul", {2}), ("Ärger", {1})]:
+                rule = {"field": "s", "operator": "eq", "value": value, "ignore_case": True}
+                assert set(conn.execute(members_select(rule, schema, NOW)).scalars()) == expected
+    finally:
+        meta.drop_all(sql_backend.engine)
