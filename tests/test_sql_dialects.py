@@ -450,6 +450,10 @@ def test_compile_predicate_takes_hand_built_primitives() -> None:
             p.InList(name, (), FieldType.STRING),  # never `x IN ()`
         )
     )
+    for field in ("jtags", "ctags", "tags"):
+        empty = p.TagsAny(p.FieldRef(SCHEMA[field]), ())
+        for dialect in ("sqlite", "mysql", "postgres", "duckdb", "bigquery"):
+            assert compile_predicate(empty, SCHEMA, dialect, inline=True) in ("FALSE", "0")
     text = compile_predicate(tree, SCHEMA, "duckdb").text
     assert (
         text

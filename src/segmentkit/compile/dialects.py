@@ -495,6 +495,8 @@ class Compiler:
 
     # Tags.
     def tags_any(self, f: Field, slots: tuple[Any, ...]) -> exp.Expression:
+        if not slots or not self.list_len(slots):
+            return self.const(False)  # no tag to look for: never `IN ()`
         storage = f.tags
         if isinstance(storage, ChildTable):
             return self.child_exists(f, slots)
