@@ -33,6 +33,7 @@ from sqlglot.errors import UnsupportedError as SqlglotUnsupportedError
 from sqlglot.generator import Generator
 
 from .. import primitives as p
+from ..bind import bind
 from ..errors import RuleError, UnsupportedError, did_you_mean
 from ..schema import Schema
 from ..types import simple_lower
@@ -74,6 +75,9 @@ def dialect_names() -> list[str]:
 
 
 def _compiler_class(dialect: str) -> type[Compiler]:
+    cls = DIALECTS.get(dialect) if isinstance(dialect, str) else None
+    if cls is not None:
+        return cls
     if isinstance(dialect, str):
         key = dialect.strip().lower()
         key = ALIASES.get(key, key)
@@ -299,10 +303,8 @@ def to_sql(
     cannot express faithfully.
     """
     cls = _compiler_class(dialect)
-    from ..bind import bind
-
     bound = bind(rule, schema, now=now)
-    return compile_predicate(bound.predicate, schema, cls.name, inline=inline, select=select)
+    return _compile(cls, bound.predicate, schema, inline, select)
 
 
 def compile_predicate(
@@ -314,7 +316,12 @@ def compile_predicate(
     select: bool = False,
 ) -> SqlQuery | str:
     """:func:`to_sql` for an already bound predicate (a tree of primitives)."""
-    cls = _compiler_class(dialect)
+    return _compile(_compiler_class(dialect), pred, schema, inline, select)
+
+
+def _compile(
+    cls: type[Compiler], pred: p.Predicate, schema: Schema, inline: bool, select: bool
+) -> SqlQuery | str:
     tree, values = p.shape(pred)
     if inline:
         compiler = cls(schema, values, inline=True)
