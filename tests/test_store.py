@@ -329,15 +329,12 @@ def test_failure_mid_recalculation_rolls_everything_back(env: Env) -> None:
     env.store.recalculate("adults", NOW)
     env.put(people(40, shift=9))
     before = env.snapshot()
-    members_table = env.tables.members.name
+    segments_table = env.tables.segments.name
 
     def boom(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        # Fail when the run applies its additions to members: history rows and
-        # deletions of this run have already been written by then.
-        if (
-            statement.lstrip().upper().startswith("INSERT INTO")
-            and members_table in statement.split("(")[0]
-        ):
+        # Fail when the run updates the segment's count: by then its history rows are
+        # written and its members changed (on every backend), the events not yet.
+        if statement.lstrip().startswith(f"UPDATE {segments_table} SET member_count"):
             raise RuntimeError("injected failure")
 
     sa.event.listen(env.engine, "before_cursor_execute", boom)
@@ -351,6 +348,7 @@ def test_failure_mid_recalculation_rolls_everything_back(env: Env) -> None:
     assert failed.status == "failed" and "injected failure" in (failed.error or "")
     run = env.store.recalculate("adults", NOW)  # and it recovers
     assert run.status == "succeeded" and env.members("adults") == env.expected("adults")
+    assert run.added and run.removed  # so the failed run had changes to roll back
 
 
 def test_concurrent_recalculations_neither_lose_nor_double(env: Env) -> None:

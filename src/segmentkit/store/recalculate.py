@@ -181,7 +181,7 @@ def _recalculate(
     state: dict[str, Any],
 ) -> Run:
     t = store.tables
-    m, h, s, r = t.members, t.history, t.segments, t.runs
+    s, r = t.segments, t.runs
     row = store._row(conn, segment_id, lock=True)
     check_recalculable(store._model(row))
     state["started"] = True
@@ -200,22 +200,17 @@ def _recalculate(
 
     new = _new_members(store, row, as_of)
     at = _utcnow()
-    if _has_full_join(conn):
-        added, removed = _diff_full_join(store, conn, segment_id, run_id, new, at)
+    if conn.dialect.name == "postgresql":
+        if store.work_mem:
+            # Transaction-local: lets the full join hash a million keys without spilling.
+            conn.exec_driver_sql(f"SET LOCAL work_mem = '{store.work_mem}'")
+        added, removed = _diff_apply_postgres(store, conn, segment_id, run_id, new, at)
     else:
-        added, removed = _diff_staged(store, conn, segment_id, run_id, new, at, state)
-
-    if removed:
-        gone = sa.select(h.c.contact_key).where(h.c.run_id == run_id, h.c.change == "removed")
-        conn.execute(m.delete().where(m.c.segment_id == segment_id, m.c.contact_key.in_(gone)))
-    if added:
-        came = sa.select(
-            sa.literal(segment_id),
-            h.c.contact_key,
-            sa.true(),
-            sa.literal(at, m.c.since.type),
-        ).where(h.c.run_id == run_id, h.c.change == "added")
-        conn.execute(m.insert().from_select(["segment_id", "contact_key", "member", "since"], came))
+        if _has_full_join(conn):
+            added, removed = _diff_full_join(store, conn, segment_id, run_id, new, at)
+        else:
+            added, removed = _diff_staged(store, conn, segment_id, run_id, new, at, state)
+        _apply(store, conn, segment_id, run_id, at, added, removed)
 
     count = int(row.member_count) + added - removed
     finished = _utcnow()
@@ -295,21 +290,36 @@ def _history_select(
     )
 
 
-def _diff_full_join(
+def _apply(
     store: Store,
     conn: Connection,
     segment_id: str,
     run_id: int,
-    new: sa.Select[Any] | None,
     at: dt.datetime,
-) -> tuple[int, int]:
-    """One statement: new FULL OUTER JOIN current, the unmatched rows are the changes.
+    added: int,
+    removed: int,
+) -> None:
+    """Apply the run's history rows to members."""
+    m, h = store.tables.members, store.tables.history
+    if removed:
+        gone = sa.select(h.c.contact_key).where(h.c.run_id == run_id, h.c.change == "removed")
+        conn.execute(m.delete().where(m.c.segment_id == segment_id, m.c.contact_key.in_(gone)))
+    if added:
+        came = sa.select(
+            sa.literal(segment_id),
+            h.c.contact_key,
+            sa.true(),
+            sa.literal(at, m.c.since.type),
+        ).where(h.c.run_id == run_id, h.c.change == "added")
+        conn.execute(m.insert().from_select(["segment_id", "contact_key", "member", "since"], came))
 
-    One evaluation of the rule and one snapshot; each side is read once (a hash or
-    merge join), no temporary table.
-    """
+
+def _full_join_changes(
+    store: Store, segment_id: str, run_id: int, new: sa.Select[Any] | None, at: dt.datetime
+) -> sa.Select[Any]:
+    """History rows of the changes: new FULL OUTER JOIN current, the unmatched rows."""
     t = store.tables
-    m, h = t.members, t.history
+    m = t.members
     cur = (
         sa.select(m.c.contact_key.label("k"))
         .where(m.c.segment_id == segment_id, m.c.member.is_(True))
@@ -320,11 +330,78 @@ def _diff_full_join(
     nxt = new.subquery("nxt")
     nk = next(iter(nxt.c))
     change = sa.case((cur.c.k.is_(None), sa.literal("added")), else_=sa.literal("removed"))
-    select = (
+    return (
         _history_select(segment_id, run_id, at, t, sa.func.coalesce(nk, cur.c.k), change)
         .select_from(nxt.outerjoin(cur, nk == cur.c.k, full=True))
         .where(sa.or_(nk.is_(None), cur.c.k.is_(None)))
     )
+
+
+def _diff_apply_postgres(
+    store: Store,
+    conn: Connection,
+    segment_id: str,
+    run_id: int,
+    new: sa.Select[Any] | None,
+    at: dt.datetime,
+) -> tuple[int, int]:
+    """PostgreSQL: diff, history and members in ONE statement (data-modifying CTEs).
+
+    One evaluation of the rule, one snapshot, one round trip; the members are
+    changed through the CTE of inserted history rows, so the planner probes the
+    members index per change instead of re-reading the run's history.
+    """
+    m, h = store.tables.members, store.tables.history
+    changes = (
+        h.insert()
+        .from_select(_HISTORY_COLS, _full_join_changes(store, segment_id, run_id, new, at))
+        .returning(h.c.contact_key, h.c.change)
+        .cte("changes")
+    )
+    deleted = (
+        m.delete()
+        .where(
+            m.c.segment_id == segment_id,
+            m.c.contact_key == changes.c.contact_key,
+            changes.c.change == "removed",
+        )
+        .returning(m.c.contact_key)
+        .cte("deleted")
+    )
+    inserted = (
+        m.insert()
+        .from_select(
+            ["segment_id", "contact_key", "member", "since"],
+            sa.select(
+                sa.literal(segment_id),
+                changes.c.contact_key,
+                sa.true(),
+                sa.literal(at, m.c.since.type),
+            ).where(changes.c.change == "added"),
+        )
+        .returning(m.c.contact_key)
+        .cte("inserted")
+    )
+    counts = sa.select(
+        sa.select(sa.func.count()).select_from(inserted).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(deleted).scalar_subquery(),
+    )
+    added, removed = conn.execute(counts).one()
+    return int(added), int(removed)
+
+
+def _diff_full_join(
+    store: Store,
+    conn: Connection,
+    segment_id: str,
+    run_id: int,
+    new: sa.Select[Any] | None,
+    at: dt.datetime,
+) -> tuple[int, int]:
+    """SQLite: one statement writes the changes to history (one evaluation of the rule,
+    one snapshot, no temporary table); counted from the run's history rows."""
+    h = store.tables.history
+    select = _full_join_changes(store, segment_id, run_id, new, at)
     total = conn.execute(
         h.insert().from_select(_HISTORY_COLS, select), execution_options=_COUNT
     ).rowcount

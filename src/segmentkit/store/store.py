@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any
 
@@ -81,7 +82,9 @@ class Store:
 
     ``schema`` is the contact schema rules are compiled against (its table's key
     must compare with ``tables.key_type``). ``batch_size`` is the number of keys per
-    members-added/removed event.
+    members-added/removed event. ``work_mem`` is set (``SET LOCAL``) for a
+    recalculation's transaction on PostgreSQL, so the diff of a million-member
+    segment hashes in memory; ``None`` keeps the server's setting.
     """
 
     def __init__(
@@ -91,7 +94,11 @@ class Store:
         tables: Tables = DEFAULT_TABLES,
         *,
         batch_size: int = 1000,
+        work_mem: str | None = "64MB",
     ) -> None:
+        if work_mem is not None and not re.fullmatch(r"[0-9]{1,6}(kB|MB|GB)", work_mem):
+            raise ValueError(f"work_mem must look like '64MB', not {work_mem!r}")
+        self.work_mem = work_mem
         self.engine = engine
         self.schema = schema
         self.tables = tables
@@ -116,7 +123,12 @@ class Store:
     def _row(self, conn: Connection, segment_id: str, *, lock: bool = False) -> Any:
         s = self.tables.segments
         stmt = sa.select(s).where(s.c.id == segment_id)
-        if lock and conn.dialect.name != "sqlite":
+        if lock and conn.dialect.name == "sqlite":
+            # Normally BEGIN IMMEDIATE holds the write lock already; if a host's engine
+            # began the transaction itself, this no-op write takes it before any read
+            # (a read-then-write transaction could fail to upgrade under contention).
+            conn.execute(s.update().where(s.c.id == segment_id).values(id=s.c.id))
+        elif lock:
             stmt = stmt.with_for_update()
         row = conn.execute(stmt).first()
         if row is None:
