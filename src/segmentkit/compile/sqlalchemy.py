@@ -14,7 +14,8 @@ construct               what differs per engine
 ``_Lower``              Unicode simple lowercase: SQLite registered ``sk_lower``, MariaDB
                         ``LOWER(... COLLATE utf8mb4_uca1400_ai_ci)``, else ``lower``
 ``_Text``               substring/prefix/suffix without LIKE wildcards
-``_InList``             one bound list (array, JSON text) instead of N parameters
+``_InList``             one bound list (array, JSON text) instead of N parameters;
+                        MySQL: an expanding list (client-side interpolation)
 ``_TagsAny``            tag membership on arrays, JSON arrays and child tables
 ``_TagsEmpty``          an empty (non-NULL) tag set
 ``_Regex``              the portable regex subset (:mod:`segmentkit.regex`)
@@ -160,7 +161,7 @@ def _json_item(value: Any, ftype: FieldType, zone: str | None, dialect: Dialect)
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, Decimal):
-        # SQLite stores NUMERIC as 8-byte floats; MariaDB's JSON_TABLE reads an exact string.
+        # SQLite stores NUMERIC as 8-byte floats (the one engine reading JSON lists).
         return float(value) if dialect.name == "sqlite" else str(value)
     if isinstance(value, dt.datetime):
         return _storage_datetime(value, zone, dialect).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -171,8 +172,8 @@ def _json_item(value: Any, ftype: FieldType, zone: str | None, dialect: Dialect)
 
 class _ListParam(sa.types.TypeDecorator[Any]):
     """A whole value list bound as ONE parameter: an array where the engine has array
-    parameters (PostgreSQL, DuckDB), else JSON text read back with json_each/JSON_TABLE.
-    One parameter keeps 100,000-element lists under every engine's parameter limit."""
+    parameters (PostgreSQL, DuckDB), else JSON text read back with ``json_each`` (SQLite).
+    One parameter keeps 100,000-element lists under the engine's parameter limit."""
 
     impl = sa.String
     cache_ok = True
@@ -247,8 +248,8 @@ def _like_prefix(prefix: str) -> str:
 
 # --------------------------------------------------------------------------- constructs
 class _Construct(ColumnElement[bool]):
-    """Base of the boolean constructs: a comparison (no ``= 1`` on engines without a
-    boolean type), parenthesised under ``NOT``."""
+    """Base of the boolean constructs: implicitly boolean, so engines without a boolean
+    type get no ``= 1`` appended (``_Compiler.negated`` parenthesises them under NOT)."""
 
     inherit_cache = True
     type = sa.Boolean()
