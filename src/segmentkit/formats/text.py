@@ -290,6 +290,11 @@ class _Parser:
             self.tokens: list[Token] = Tokenizer().tokenize(text)
         except TokenError as exc:
             raise RuleError(f"cannot read the text: {exc} (unterminated quote?)") from None
+        quoted = (TokenType.STRING, TokenType.IDENTIFIER, TokenType.NUMBER)
+        self.words: list[str | None] = [
+            t.text.lower() if t.token_type not in quoted and t.text.isidentifier() else None
+            for t in self.tokens
+        ]
         self.i = 0
         self.depth = 0
 
@@ -324,17 +329,11 @@ class _Parser:
 
     def word(self, ahead: int = 0) -> str | None:
         """The lower-cased text of an unquoted word token (keywords included)."""
-        tok = self.peek(ahead)
-        if tok is None or tok.token_type in (
-            TokenType.STRING,
-            TokenType.IDENTIFIER,
-            TokenType.NUMBER,
-        ):
-            return None
-        return tok.text.lower() if tok.text.isidentifier() else None
+        j = self.i + ahead
+        return self.words[j] if j < len(self.words) else None
 
     def at(self, *words: str) -> bool:
-        return all(self.word(k) == w for k, w in enumerate(words))
+        return tuple(self.words[self.i : self.i + len(words)]) == words
 
     def take(self, *words: str) -> bool:
         if self.at(*words):
