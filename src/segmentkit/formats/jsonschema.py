@@ -214,7 +214,10 @@ def json_schema(schema: Schema | None = None) -> dict[str, Any]:
                 "additionalProperties": False,
             },
             "eventRule": {
-                "oneOf": [{"$ref": "#/$defs/eventGroup"}, {"$ref": "#/$defs/eventPropertyCondition"}]
+                "oneOf": [
+                    {"$ref": "#/$defs/eventGroup"},
+                    {"$ref": "#/$defs/eventPropertyCondition"},
+                ]
             },
             "eventPropertyCondition": _condition(None),
             "segmentRef": {
