@@ -25,6 +25,8 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlglot import exp
 
 from segmentkit.compile.python import compile_python
@@ -850,3 +852,25 @@ def test_payload_as_dialect_is_refused(payload: str) -> None:
     schema = make_schema("contacts", "tags", TagStorage.JSON)
     with pytest.raises(RuleError):
         to_sql({"field": "s", "operator": "eq", "value": "a"}, schema, payload)
+
+
+# Random trees over the (short-list) leaves above: negation and nesting in any shape.
+_LEAVES = [r for _, r in RULES if "field" in r and len(json.dumps(r, default=str)) < 400]
+_TREES = st.recursive(
+    st.sampled_from(_LEAVES),
+    lambda children: st.builds(
+        lambda comb, neg, rules: {"combinator": comb, "not": neg, "rules": rules},
+        st.sampled_from(["and", "or"]),
+        st.booleans(),
+        st.lists(children, min_size=0, max_size=4),
+    ),
+    max_leaves=10,
+)
+
+
+@given(rule=_TREES)
+def test_random_trees_match_python(engine: Engine, rule: dict[str, Any]) -> None:
+    want = _expected(engine.schema, rule)
+    bound, inline = _run(engine, rule)
+    assert bound == want
+    assert inline == want
