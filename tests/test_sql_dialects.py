@@ -468,6 +468,8 @@ def test_unknown_dialect_suggests_a_name() -> None:
         _compile({"field": "age", "operator": "gt", "value": 1}, "postgre")
     with pytest.raises(RuleError, match="unknown SQL dialect"):
         _compile({"field": "age", "operator": "gt", "value": 1}, 42)  # type: ignore[arg-type]
+    with pytest.raises(RuleError, match=r"unknown SQL dialect 'pppp.*\.\.\.; known"):
+        _compile({"field": "age", "operator": "gt", "value": 1}, "p" * 1_000_000)
 
 
 @pytest.mark.parametrize(

@@ -85,7 +85,12 @@ def _compiler_class(dialect: str) -> type[Compiler]:
         if cls is not None:
             return cls
     shown = repr(dialect) if len(repr(dialect)) <= 60 else repr(dialect)[:57] + "..."
-    hint = did_you_mean(dialect, dialect_names()) if isinstance(dialect, str) else ""
+    # No suggestion for absurd input (difflib is quadratic in the length).
+    hint = (
+        did_you_mean(dialect, dialect_names())
+        if isinstance(dialect, str) and len(dialect) <= 64
+        else ""
+    )
     raise RuleError(f"unknown SQL dialect {shown}{hint}; known: {', '.join(sorted(DIALECTS))}")
 
 
