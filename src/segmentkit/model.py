@@ -64,11 +64,12 @@ class _Node(BaseModel):
 
     def __str__(self) -> str:
         # The readable text form when the text format is available.
+        from .formats.text import to_text
+
         try:
-            from .formats.text import to_text
-        except ImportError:  # pragma: no cover
+            return to_text(self)
+        except RuleError:  # a value with no text form (e.g. NaN built in code)
             return self.to_json()
-        return to_text(self)
 
 
 class Duration(_Node):

@@ -15,6 +15,7 @@ quotes, backslashes, non-ASCII cased letters, int64 edges, month ends, DST days)
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
@@ -195,6 +196,8 @@ def _condition(schema: Schema, fields: list[Field]) -> st.SearchStrategy[dict[st
             cond["value"] = draw(st.lists(val, min_size=1 if op.nonempty else 0, max_size=4))
         elif kind == "range":
             a, b = draw(values(f)), draw(values(f))
+            if isinstance(a, str):  # order as bind will see them: NFC-normalised
+                a, b = unicodedata.normalize("NFC", a), unicodedata.normalize("NFC", b)
             lo, hi = (a, b) if a <= b else (b, a)
             cond["value"] = [_json_value(f, lo), _json_value(f, hi)]
         elif kind == "needle":
