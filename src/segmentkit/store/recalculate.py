@@ -8,20 +8,28 @@ the member set into Python:
    ``BEGIN IMMEDIATE`` on SQLite), so concurrent recalculations of one segment run
    one after the other and the second sees the first's result;
 2. insert a run row (its id tags every change of this run);
-3. fill a per-run temporary table with the new member set: the rule's member
-   ``SELECT`` (``dynamic``), the manual includes (``static``), or
-   (rule | includes) - excludes (``hybrid``);
-4. ``INSERT INTO history ... SELECT`` the added keys (``NOT EXISTS`` in members) and
-   the removed keys (``NOT EXISTS`` in the new set);
-5. apply them to members from the run's history rows, update the segment's count,
-   the run row, and write the outbox events (built set-based too);
-6. commit. Any failure rolls all of it back; a ``failed`` run row with the error is
+3. compute the new member set - the rule's member ``SELECT`` (``dynamic``), the
+   manual includes (``static``), or (rule | includes) - excludes (``hybrid``) - and
+   write the differences to history, then apply them to members:
+
+   * PostgreSQL: ONE statement. ``new FULL OUTER JOIN current`` gives the changes;
+     data-modifying CTEs insert them into history and, from there, delete and
+     insert the members (``SET LOCAL work_mem`` lets the join hash in memory);
+   * SQLite (3.39+): the same full join inserts the history rows; two statements
+     apply them to members from the run's history rows;
+   * MariaDB/MySQL (no FULL OUTER JOIN): the new set goes to a per-run temporary
+     table (evaluated once), two ``INSERT INTO history ... SELECT ... NOT EXISTS``
+     anti-joins give the added and removed keys, then members are changed as above;
+4. update the segment's count, the run row, and write the outbox events (the
+   members-added/removed batches are aggregated in SQL from the run's history);
+5. commit. Any failure rolls all of it back; a ``failed`` run row with the error is
    then committed on its own.
 
 The transaction runs at READ COMMITTED on PostgreSQL and MariaDB/MySQL, so the
 rule reads current data after the lock is granted, and reading the contacts does
-not lock them. The new set is evaluated once (into the temporary table), so every
-change of a run reflects a single evaluation of the rule.
+not lock them (on MariaDB/MySQL with a binary log this needs ``binlog_format=ROW``).
+The rule is evaluated once per run (in one statement, or into the temporary table),
+so every change of a run reflects a single evaluation.
 
 Recalculating with the same data and ``now`` adds and removes nothing and writes no
 history rows (it still records a run and a ``segment.recalculated`` event).
