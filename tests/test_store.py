@@ -688,3 +688,55 @@ def test_recalculating_twice_changes_nothing_law(tmp_path: Any) -> None:
     finally:
         tables.metadata.drop_all(eng)
         eng.dispose()
+
+
+# --------------------------------------------------------------------------- small pieces
+def test_type_change_to_dynamic_drops_overrides(env: Env) -> None:
+    env.put(people(30))
+    env.store.create(
+        {"id": "h", "type": "hybrid", "rule": ADULTS, "include": [999], "exclude": [1]}
+    )
+    env.store.recalculate("h", NOW)
+    env.store.update("h", type="dynamic")
+    seg = env.store.get("h", overrides=True)
+    assert (seg.type, seg.include, seg.exclude) == ("dynamic", [], [])
+    env.store.recalculate("h", NOW)
+    assert env.members("h") == env.expected("h") and 999 not in env.members("h")
+    with pytest.raises(StoreError, match="cannot update"):
+        env.store.update("h", include=[1])
+
+
+def test_relative_time_detection() -> None:
+    from segmentkit.store import uses_relative_time
+
+    schema = Schema.from_table(
+        sa.Table(
+            "c",
+            sa.MetaData(),
+            sa.Column("id", sa.BigInteger, primary_key=True),
+            sa.Column("seen", sa.DateTime),
+            sa.Column("age", sa.Integer),
+        )
+    )
+    assert uses_relative_time(
+        {"field": "seen", "operator": "in_last", "value": {"amount": 5, "unit": "minutes"}}, schema
+    )
+    assert not uses_relative_time(
+        {"field": "seen", "operator": "before", "value": "2026-01-01"}, schema
+    )
+    assert not uses_relative_time(ADULTS | {"field": "age"}, schema)
+    assert not uses_relative_time(None, schema)
+
+
+def test_events_round_trip_and_delivery_limit(env: Env) -> None:
+    from segmentkit.store import event_from_dict
+
+    env.store.create({"id": "s", "type": "static", "include": [1, 2, 3, 4, 5, 6, 7]})
+    events = pending(env.engine, env.tables)
+    assert [e.type for e in events] == ["segment.created"] + ["members.added"] * 3  # batch_size 3
+    assert [e.batch for e in events[1:]] == [0, 1, 2] and {e.batches for e in events[1:]} == {3}
+    for e in events:
+        assert event_from_dict(json.loads(json.dumps(e.to_dict()))) == e
+    seen: list[Any] = []
+    assert env.store.deliver(seen.append, limit=2) == 2
+    assert [e.id for e in pending(env.engine, env.tables)] == [e.id for e in events[2:]]
