@@ -874,3 +874,19 @@ def test_random_trees_match_python(engine: Engine, rule: dict[str, Any]) -> None
     bound, inline = _run(engine, rule)
     assert bound == want
     assert inline == want
+
+
+def test_long_tag_lists_are_one_parameter(engine: Engine) -> None:
+    # 70,000 tags would pass SQLite's (32,766) and PostgreSQL's (65,535) parameter
+    # limits if expanded one by one.
+    # PyMySQL interpolates client-side (no limit to reach): a shorter list keeps it quick.
+    n = 5_000 if engine.name == "mariadb" else 70_000
+    many = [f"t{i}" for i in range(n)] + ["vip", "%", "\u00e9"]
+    for field in ("tags", "jtags", "ctags"):
+        rule = {"field": field, "operator": "has_any", "value": many}
+        want = _expected(engine.schema, rule)
+        q = to_sql(rule, engine.schema, engine.dialect, NOW, select=True)
+        assert isinstance(q, SqlQuery)
+        if engine.name != "mariadb":  # PyMySQL interpolates client-side: no limit to reach
+            assert len(q.params) <= 2
+        assert engine.members(q.text, q.params) == want

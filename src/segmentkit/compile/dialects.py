@@ -515,6 +515,20 @@ class Compiler:
     def tag_items(self, slots: tuple[Any, ...]) -> list[exp.Expression]:
         return self.items(slots, FieldType.STRING, None)
 
+    def tag_member(
+        self, value: exp.Expression, slots: tuple[Any, ...], plain: bool = False
+    ) -> exp.Expression:
+        """``value`` is one of the tags in ``slots`` (exact; one parameter when long).
+
+        ``plain``: ``value`` is a stored column (a collation-level prefilter may help).
+        """
+        if self.list_len(slots) > self.large_in:
+            return self.in_large(value, slots, FieldType.STRING, None)
+        items = self.tag_items(slots)
+        if len(items) == 1:
+            return self.str_eq(value, items[0], plain)
+        return self.str_in(value, items, plain)
+
     def array_any(self, col: exp.Expression, slots: tuple[Any, ...]) -> exp.Expression:
         self.unsupported("tags stored as an array", "the dialect has no array type")
 
@@ -546,12 +560,7 @@ class Compiler:
         cond: exp.Expression = exp.EQ(this=key, expression=self.key_column())
         if slots is not None:
             value = exp.Column(this=_ident(ct.value), table=self.alias(_CHILD_ALIAS))
-            items = self.tag_items(slots)
-            match_ = (
-                self.str_eq(value, items[0], True)
-                if len(items) == 1
-                else self.str_in(value, items, True)
-            )
+            match_ = self.tag_member(value, slots, plain=True)
             cond = exp.And(
                 this=cond, expression=_paren(match_) if isinstance(match_, exp.And) else match_
             )
@@ -760,7 +769,7 @@ class MySQL(Compiler):
                 this=_fn("JSON_TYPE", exp.Column(this=_ident("j"), table=self.alias(_JSON_ALIAS))),
                 expression=exp.Literal.string("STRING"),
             ),
-            expression=self.str_in(value, self.tag_items(slots), False),
+            expression=self.tag_member(value, slots),
         )
         sub = exp.Select(expressions=[_num(1)]).from_(table, copy=False).where(cond, copy=False)
         return exp.Exists(this=sub)
@@ -835,10 +844,7 @@ class SQLite(Compiler):
                 this=exp.Column(this=_ident("type"), table=alias.copy()),
                 expression=exp.Literal.string("text"),
             ),
-            expression=exp.In(
-                this=exp.Column(this=_ident("value"), table=alias.copy()),
-                expressions=self.tag_items(slots),
-            ),
+            expression=self.tag_member(exp.Column(this=_ident("value"), table=alias.copy()), slots),
         )
         sub = exp.Select(expressions=[_num(1)]).from_(each, copy=False).where(cond, copy=False)
         return exp.Exists(this=sub)
@@ -889,7 +895,7 @@ class DuckDB(Compiler):
                 this=exp.Column(this=_ident("type"), table=alias.copy()),
                 expression=exp.Literal.string("VARCHAR"),
             ),
-            expression=exp.In(this=value, expressions=self.tag_items(slots)),
+            expression=self.tag_member(value, slots),
         )
         sub = exp.Select(expressions=[_num(1)]).from_(each, copy=False).where(cond, copy=False)
         return exp.Exists(this=sub)
@@ -933,7 +939,7 @@ class BigQuery(Compiler):
         sub = (
             exp.Select(expressions=[_num(1)])
             .from_(unnest, copy=False)
-            .where(exp.In(this=tag, expressions=self.tag_items(slots)), copy=False)
+            .where(self.tag_member(tag, slots), copy=False)
         )
         return exp.Exists(this=sub)
 
