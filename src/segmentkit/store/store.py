@@ -155,13 +155,18 @@ class Store:
         if rule is None:
             return []
         refs = sorted(rule_refs(rule))
+        s = self.tables.segments
+        known = {r.id for r in conn.execute(sa.select(s.c.id).where(s.c.id.in_(refs)))}
+        known.add(segment_id)  # a self-reference is reported as a cycle below
         if self.schema is not None:
             from ..bind import bind
 
-            s = self.tables.segments
-            known = {r.id for r in conn.execute(sa.select(s.c.id).where(s.c.id.in_(refs)))}
-            known.add(segment_id)  # a self-reference is reported as a cycle below
+            # Validates fields, operators and values, and reports unknown segments
+            # with their paths, all in one RuleError.
             bind(rule, self.schema, segments=lambda sid: True if sid in known else None)
+        missing = [r for r in refs if r not in known]
+        if missing:
+            raise RuleError(f"unknown segment {missing[0]!r}", "/segment")
         if segment_id in refs:
             raise RuleError(f"segment references form a cycle: {segment_id} -> {segment_id}")
         if refs:
