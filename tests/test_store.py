@@ -740,3 +740,55 @@ def test_events_round_trip_and_delivery_limit(env: Env) -> None:
     seen: list[Any] = []
     assert env.store.deliver(seen.append, limit=2) == 2
     assert [e.id for e in pending(env.engine, env.tables)] == [e.id for e in events[2:]]
+
+
+def test_sqlite_engine_that_begins_its_own_transactions(tmp_path: Any) -> None:
+    """SQLAlchemy's recipe for SQLite (driver autocommit + an explicit BEGIN on the
+    ``begin`` event) leaves no room for BEGIN IMMEDIATE: the store then takes the
+    write lock with its first statement, and concurrent writers still queue."""
+    eng = sa.create_engine(f"sqlite:///{tmp_path / 'recipe.db'}")
+
+    @sa.event.listens_for(eng, "connect")
+    def _connect(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(eng, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    prefix = "recipe_"
+    tables = make_tables(prefix)
+    contacts = sa.Table(
+        f"{prefix}contacts",
+        tables.metadata,
+        sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("age", sa.Integer),
+        sa.Column("country", sa.String(2)),
+    )
+    tables.metadata.create_all(eng)
+    store = Store(eng, Schema.from_table(contacts), tables)
+    env = Env(eng, tables, contacts, store.schema, store)
+    env.put(people(60))
+    store.create({"id": "h", "type": "hybrid", "rule": ADULTS})
+    barrier = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            barrier.wait()
+            if i == 2:
+                store.add_members("h", [500, 501])
+            else:
+                store.recalculate("h", NOW)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert env.members("h") == env.expected("h")
+    assert history_replay(env, "h") == env.members("h")
+    eng.dispose()
