@@ -516,8 +516,9 @@ class Store:
     def recalculate_many(
         self, segment_ids: Iterable[str] | None = None, now: dt.datetime | None = None
     ) -> list[Any]:
-        """Recalculate segments (default: every active non-static one) in dependency
-        order, all as of one ``now``. Inactive/archived segments are skipped."""
+        """Recalculate segments (default: every active one) in dependency order, all as
+        of one ``now``. Inactive/archived segments are skipped. Each segment commits
+        on its own; the first failure (recorded as a failed run) stops the rest."""
         from .recalculate import recalculate
 
         now = now or _utcnow()
