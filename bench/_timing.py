@@ -45,6 +45,34 @@ def measure(fn: Callable[[], Any], repeat: int = 5) -> Timing:
     return Timing(min(times), statistics.median(times), repeat, result)
 
 
+def interleaved(
+    fns: dict[str, Callable[[], Any]], repeat: int = 5, warmup: bool = True
+) -> dict[str, Timing]:
+    """Best/median of ``repeat`` rounds, each round running every function once.
+
+    Interleaving spreads the noise of a shared machine over all contenders alike, so
+    their ratio stays meaningful even when absolute times wander.
+    """
+    if warmup:
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    results: dict[str, Any] = {}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            gc.collect()
+            gc.disable()
+            try:
+                t0 = time.perf_counter()
+                results[name] = fn()
+                times[name].append(time.perf_counter() - t0)
+            finally:
+                gc.enable()
+    return {
+        k: Timing(min(v), statistics.median(v), repeat, results.get(k)) for k, v in times.items()
+    }
+
+
 def micro(stmt: Callable[[], Any], setup: Callable[[], Any] | None = None, *,
           number: int = 1, repeat: int = 200) -> Timing:  # fmt: skip
     """``timeit`` of ``stmt``: seconds per call, best and median of ``repeat`` batches."""

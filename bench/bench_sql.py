@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_python as bp
 import data
-from _timing import Result, Timing, micro, summary, table
+from _timing import Result, interleaved, micro, summary, table
 
 import segmentkit as sk
 
@@ -196,23 +196,6 @@ def _set_index(eng: sa.Engine, engine: str, on: bool) -> None:
             conn.exec_driver_sql("ANALYZE contacts")
 
 
-def _interleaved(fns: dict[str, Callable[[], Any]], repeat: int) -> dict[str, Timing]:
-    """Best/median of ``repeat`` runs of each, interleaved; one untimed warm-up each."""
-    import gc
-    import statistics
-
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            gc.collect()
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {k: Timing(min(v), statistics.median(v), repeat) for k, v in times.items()}
-
-
 def bench_engine(engine: str, n: int, repeat: int, cols: dict[str, list[Any]] | None,
                  expected: dict[str, set[int]], seed: int, out: list[Result]) -> list[list[str]]:  # fmt: skip
     from segmentkit.compile.sql import to_sql
@@ -258,7 +241,7 @@ def bench_engine(engine: str, n: int, repeat: int, cols: dict[str, list[Any]] | 
                         runs.pop(name)
                 if "hand-written" not in runs:
                     continue
-                timings = _interleaved(runs, repeat)
+                timings = interleaved(runs, repeat)
             h = timings["hand-written"]
             idx = "index" if indexed else "no index"
             for name, t in timings.items():
