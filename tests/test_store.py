@@ -621,12 +621,12 @@ def test_concurrent_deliverers_hand_out_each_event_once(env: Env) -> None:
 
 
 # --------------------------------------------------------------------------- law
-def test_recalculating_twice_changes_nothing_law(tmp_path: Any) -> None:
+def test_recalculating_twice_changes_nothing_law(engine: sa.Engine) -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    eng = sa.create_engine(f"sqlite:///{tmp_path / 'law.db'}")
-    prefix = "law_"
+    eng = engine
+    prefix = f"law{uuid.uuid4().hex[:6]}_"
     tables = make_tables(prefix)
     contacts = sa.Table(
         f"{prefix}contacts",
@@ -687,7 +687,6 @@ def test_recalculating_twice_changes_nothing_law(tmp_path: Any) -> None:
         law()
     finally:
         tables.metadata.drop_all(eng)
-        eng.dispose()
 
 
 # --------------------------------------------------------------------------- small pieces
