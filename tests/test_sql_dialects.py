@@ -53,7 +53,7 @@ EXPECTED: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
         {"field": "name", "operator": "neq", "value": "O'Brien"},
         {
             "postgres": '(NOT ("contacts"."name" = %(p0)s) OR "contacts"."name" IS NULL)',
-            "mysql": "(NOT (`contacts`.`name` = %(p0)s AND CAST(`contacts`.`name` AS BINARY) = CAST(%(p0)s AS BINARY)) OR `contacts`.`name` IS NULL)",
+            "mysql": "(NOT (`contacts`.`name` = %(p0)s AND CONVERT(`contacts`.`name`, BINARY) = CONVERT(%(p0)s, BINARY)) OR `contacts`.`name` IS NULL)",
             "sqlite": '(NOT ("contacts"."name" = :p0) OR "contacts"."name" IS NULL)',
             "duckdb": '(NOT ("contacts"."name" = $1) OR "contacts"."name" IS NULL)',
             "bigquery": "(NOT (`contacts`.`name` = @p0) OR `contacts`.`name` IS NULL)",
@@ -67,7 +67,7 @@ EXPECTED: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
         {"field": "name", "operator": "in", "value": ["Anna", "BOB"], "ignore_case": True},
         {
             "postgres": 'LOWER("contacts"."name") IN (%(p0)s, %(p1)s)',
-            "mysql": "CAST(LOWER(CAST(`contacts`.`name` AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_uca1400_ai_ci) AS BINARY) IN (CAST(%(p0)s AS BINARY), CAST(%(p1)s AS BINARY))",
+            "mysql": "CONVERT(LOWER(CAST(`contacts`.`name` AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_uca1400_ai_ci), BINARY) IN (CONVERT(%(p0)s, BINARY), CONVERT(%(p1)s, BINARY))",
             "sqlite": 'SK_LOWER("contacts"."name") IN (:p0, :p1)',
             "duckdb": 'LOWER("contacts"."name") IN ($1, $2)',
             "bigquery": "LOWER(REPLACE(REPLACE(`contacts`.`name`, 'İ', 'i'), 'Σ', 'σ')) IN (@p0, @p1)",
@@ -81,7 +81,7 @@ EXPECTED: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
         {"field": "name", "operator": "contains", "value": "50%_off"},
         {
             "postgres": 'STRPOS("contacts"."name", %(p0)s) > 0',
-            "mysql": "LOCATE(CAST(%(p0)s AS BINARY), CAST(`contacts`.`name` AS BINARY)) > 0",
+            "mysql": "LOCATE(CONVERT(%(p0)s, BINARY), CONVERT(`contacts`.`name`, BINARY)) > 0",
             "sqlite": 'INSTR("contacts"."name", :p0) > 0',
             "duckdb": 'CONTAINS("contacts"."name", $1)',
             "bigquery": "STRPOS(`contacts`.`name`, @p0) > 0",
@@ -95,7 +95,7 @@ EXPECTED: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
         {"field": "name", "operator": "not_ends_with", "value": "x"},
         {
             "postgres": '(NOT (RIGHT("contacts"."name", LENGTH(%(p0)s)) = %(p0)s) OR "contacts"."name" IS NULL)',
-            "mysql": "(NOT (RIGHT(CAST(`contacts`.`name` AS BINARY), LENGTH(CAST(%(p0)s AS BINARY))) = CAST(%(p0)s AS BINARY)) OR `contacts`.`name` IS NULL)",
+            "mysql": "(NOT (RIGHT(CONVERT(`contacts`.`name`, BINARY), LENGTH(CONVERT(%(p0)s, BINARY))) = CONVERT(%(p0)s, BINARY)) OR `contacts`.`name` IS NULL)",
             "sqlite": '(NOT (SUBSTR("contacts"."name", -LENGTH(:p0)) = :p0) OR "contacts"."name" IS NULL)',
             "duckdb": '(NOT (ENDS_WITH("contacts"."name", $1)) OR "contacts"."name" IS NULL)',
             "bigquery": "(NOT (ENDS_WITH(`contacts`.`name`, @p0)) OR `contacts`.`name` IS NULL)",
@@ -115,7 +115,7 @@ EXPECTED: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
         },
         {
             "postgres": '"contacts"."age" >= %(p0)s AND "contacts"."age" <= %(p1)s AND "contacts"."name" COLLATE "C" >= %(p2)s',
-            "mysql": "`contacts`.`age` >= %(p0)s AND `contacts`.`age` <= %(p1)s AND CAST(`contacts`.`name` AS BINARY) >= CAST(%(p2)s AS BINARY)",
+            "mysql": "`contacts`.`age` >= %(p0)s AND `contacts`.`age` <= %(p1)s AND CONVERT(`contacts`.`name`, BINARY) >= CONVERT(%(p2)s, BINARY)",
             "sqlite": '"contacts"."age" >= :p0 AND "contacts"."age" <= :p1 AND "contacts"."name" >= :p2',
             "duckdb": '"contacts"."age" >= $1 AND "contacts"."age" <= $2 AND "contacts"."name" >= $3',
             "bigquery": "`contacts`.`age` >= @p0 AND `contacts`.`age` <= @p1 AND `contacts`.`name` >= @p2",
@@ -177,7 +177,7 @@ EXPECTED: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
         {"field": "ctags", "operator": "has_any", "value": ["vip"]},
         {
             "postgres": 'EXISTS(SELECT 1 FROM "contact_tags" AS "sk_tag" WHERE "sk_tag"."contact_id" = "contacts"."id" AND "sk_tag"."tag" = %(p0)s)',
-            "mysql": "EXISTS(SELECT 1 FROM `contact_tags` AS `sk_tag` WHERE `sk_tag`.`contact_id` = `contacts`.`id` AND (`sk_tag`.`tag` = %(p0)s AND CAST(`sk_tag`.`tag` AS BINARY) = CAST(%(p0)s AS BINARY)))",
+            "mysql": "EXISTS(SELECT 1 FROM `contact_tags` AS `sk_tag` WHERE `sk_tag`.`contact_id` = `contacts`.`id` AND (`sk_tag`.`tag` = %(p0)s AND CONVERT(`sk_tag`.`tag`, BINARY) = CONVERT(%(p0)s, BINARY)))",
             "sqlite": 'EXISTS(SELECT 1 FROM "contact_tags" AS "sk_tag" WHERE "sk_tag"."contact_id" = "contacts"."id" AND "sk_tag"."tag" = :p0)',
             "duckdb": 'EXISTS(SELECT 1 FROM "contact_tags" AS "sk_tag" WHERE "sk_tag"."contact_id" = "contacts"."id" AND "sk_tag"."tag" = $1)',
             "bigquery": "EXISTS(SELECT 1 FROM `contact_tags` AS `sk_tag` WHERE `sk_tag`.`contact_id` = `contacts`.`id` AND `sk_tag`.`tag` = @p0)",

@@ -661,7 +661,7 @@ class MySQL(Compiler):
     """MySQL 8 / MariaDB 10.10+ via PyMySQL (``%(name)s``).
 
     ``=`` under the default collations ignores case, accents and trailing spaces,
-    so strings compare as binary (UTF-8 bytes: code point order). An equality on a
+    so strings compare as binary, ``CONVERT(x, BINARY)`` (UTF-8 bytes: code point order). An equality on a
     plain column keeps a collation-level ``=`` in front as an index-usable
     prefilter (binary equality implies collation equality).
     """
@@ -678,7 +678,9 @@ class MySQL(Compiler):
 
     @staticmethod
     def _bin(e: exp.Expression) -> exp.Expression:
-        return _cast(e, "BINARY")
+        # CONVERT(x, BINARY) is CAST(x AS BINARY) in MySQL and MariaDB; as a plain
+        # function node it renders several times faster than a sqlglot Cast.
+        return _fn("CONVERT", e, exp.Var(this="BINARY"))
 
     def str_eq(self, left: exp.Expression, right: exp.Expression, plain: bool) -> exp.Expression:
         exact = exp.EQ(this=self._bin(left), expression=self._bin(_copy(right)))
