@@ -36,6 +36,7 @@ from .formats import (
     to_rows,
     to_text,
 )
+from .membership import Diff, diff, members
 from .model import (
     Condition,
     CountSpec,
@@ -63,6 +64,7 @@ __all__ = [
     "ChildTable",
     "Condition",
     "CountSpec",
+    "Diff",
     "Duration",
     "EventCondition",
     "EventSource",
@@ -85,11 +87,13 @@ __all__ = [
     "__version__",
     "bind",
     "compile_python",
+    "diff",
     "from_jquery",
     "from_jsonlogic",
     "from_querybuilder",
     "from_rows",
     "json_schema",
+    "members",
     "members_select",
     "operators",
     "parse",
