@@ -39,6 +39,16 @@ class BoundRule:
     schema: Schema
     now: dt.datetime
     segments: frozenset[str] = frozenset()
+    _shaped: tuple[p.Predicate, tuple[Any, ...]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def shaped(self) -> tuple[p.Predicate, tuple[Any, ...]]:
+        """``primitives.shape(self.predicate)``, computed once: every backend's cache key."""
+        if self._shaped is None:
+            object.__setattr__(self, "_shaped", p.shape(self.predicate))
+        assert self._shaped is not None
+        return self._shaped
 
 
 @dataclass(slots=True)

@@ -331,7 +331,7 @@ def compile_python(
     Missing keys and ``None`` are NULL; naive datetimes are read in the field's zone.
     """
     bound = bind(rule, schema, now=now, segments=segments)
-    shape, params = p.shape(bound.predicate)
+    shape, params = bound.shaped()
     factory = _factory(shape, schema.key)
     normalisers = {
         f.name: _instant(schema.zone_of(f)) for f in schema if f.type is FieldType.DATETIME

@@ -36,8 +36,8 @@ from .. import primitives as p
 from ..bind import bind
 from ..errors import RuleError, UnsupportedError, did_you_mean
 from ..schema import Schema
-from ..types import simple_lower
 from .dialects import ALIASES, DIALECTS, Bind, Compiler, ParamStyle, Regexp
+from .engines import register_sqlite_functions  # re-exported for plain sqlite3 users
 
 __all__ = [
     "SqlQuery",
@@ -311,7 +311,7 @@ def to_sql(
     """
     cls = _compiler_class(dialect)
     bound = bind(rule, schema, now=now)
-    return _compile(cls, bound.predicate, schema, inline, select)
+    return _compile(cls, bound.shaped(), schema, inline, select)
 
 
 def compile_predicate(
@@ -323,13 +323,17 @@ def compile_predicate(
     select: bool = False,
 ) -> SqlQuery | str:
     """:func:`to_sql` for an already bound predicate (a tree of primitives)."""
-    return _compile(_compiler_class(dialect), pred, schema, inline, select)
+    return _compile(_compiler_class(dialect), p.shape(pred), schema, inline, select)
 
 
 def _compile(
-    cls: type[Compiler], pred: p.Predicate, schema: Schema, inline: bool, select: bool
+    cls: type[Compiler],
+    shaped: tuple[p.Predicate, tuple[Any, ...]],
+    schema: Schema,
+    inline: bool,
+    select: bool,
 ) -> SqlQuery | str:
-    tree, values = p.shape(pred)
+    tree, values = shaped
     if inline:
         compiler = cls(schema, values, inline=True)
         built = compiler.select(tree) if select else compiler.where(tree)
@@ -338,26 +342,3 @@ def _compile(
     return SqlQuery(
         compiled.text, compiled.params(values, cls.paramstyle), cls.name, cls.paramstyle
     )
-
-
-# ------------------------------------------------------------------------ sqlite
-def _sk_lower(value: Any) -> Any:
-    return simple_lower(value) if isinstance(value, str) else value
-
-
-def register_sqlite_functions(conn: Any) -> None:
-    """Register ``sk_lower`` and ``sk_regexp`` on a plain ``sqlite3`` connection.
-
-    SQL from ``to_sql(..., dialect="sqlite")`` calls ``sk_lower(x)`` for case-insensitive
-    conditions (SQLite's own ``lower`` is ASCII-only) and ``sk_regexp(pattern, x)`` for
-    ``matches`` (RE2, linear time). Connections made through segmentkit's SQLAlchemy
-    engines get the same functions automatically.
-    """
-    conn.create_function("sk_lower", 1, _sk_lower, deterministic=True)
-    conn.create_function("sk_regexp", 2, _sk_regexp, deterministic=True)
-
-
-def _sk_regexp(pattern: Any, value: Any) -> Any:
-    from ..regex import sqlite_regexp
-
-    return sqlite_regexp(pattern, value if value is None or isinstance(value, str) else str(value))
