@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adversarial import (
@@ -528,6 +528,11 @@ def rules(draw: st.DrawFn, backend: Backend, depth: int = 3) -> dict[str, Any]:
     }
 
 
+# The heart of the promise: three times the profile's example count (dev 90, ci 450).
+_MORE = settings(max_examples=settings.default.max_examples * 3)
+
+
+@_MORE
 @given(data=st.data())
 def test_generated_rules(backend: Backend, reference: MemoryBackend, data: st.DataObject) -> None:
     rule = data.draw(rules(backend), label="rule")
@@ -541,6 +546,7 @@ def test_generated_rules(backend: Backend, reference: MemoryBackend, data: st.Da
         assert backend.members_sql(sql.text, sql.params) == reference.members(rule, NOW), sql.text
 
 
+@_MORE
 @given(data=st.data())
 def test_complement_law(backend: Backend, data: st.DataObject) -> None:
     """members(not r) = all - members(r), and members(r) ∩ members(not r) = ∅."""
