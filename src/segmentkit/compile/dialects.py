@@ -30,7 +30,7 @@ from sqlglot import exp
 
 from .. import primitives as p
 from ..errors import UnsupportedError
-from ..schema import ChildTable, Field, Schema, TagStorage
+from ..schema import ChildTable, EventSource, Field, Schema, TagStorage
 from ..types import FieldType
 
 __all__ = [
@@ -40,13 +40,18 @@ __all__ = [
     "Bind",
     "Compiler",
     "DuckDB",
+    "EventShape",
     "MySQL",
     "ParamStyle",
     "Postgres",
     "SQLite",
+    "SegmentShape",
+    "SegmentTable",
     "Snowflake",
     "Spark",
     "Trino",
+    "event_time_aware",
+    "shape_references",
 ]
 
 ParamStyle = Literal["pyformat", "named", "numeric", "at", "qmark"]
@@ -61,6 +66,187 @@ _UTC = dt.UTC
 # from it: :meth:`Compiler.alias` appends underscores until it does.
 _CHILD_ALIAS = "sk_tag"
 _JSON_ALIAS = "sk_json"
+# Aliases of the events table (event conditions) and of the membership table
+# (segment references) inside their correlated subqueries.
+_EVENT_ALIAS = "sk_event"
+_MEMBER_ALIAS = "sk_member"
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentTable:
+    """Where current segment memberships live, for segment references in SQL text.
+
+    A row ``(segment_column, key_column)`` says the contact is a member of the segment.
+    ``member_column`` names a boolean column that must be true for the row to count
+    (the store keeps rows of manually excluded contacts with ``member`` false);
+    ``schema`` is the database schema of the table. :meth:`from_store` describes the
+    segment store's own members table.
+    """
+
+    table: str
+    segment_column: str = "segment_id"
+    key_column: str = "contact_key"
+    member_column: str | None = None
+    schema: str | None = None
+
+    @classmethod
+    def from_store(cls, tables: Any = None) -> SegmentTable:
+        """The store's members table (``segmentkit.store.tables.Tables``; default prefix
+        when omitted): rows with ``member`` true are the current members."""
+        if tables is None:
+            from ..store.tables import DEFAULT_TABLES
+
+            tables = DEFAULT_TABLES
+        members = tables.members
+        return cls(members.name, "segment_id", "contact_key", "member", members.schema)
+
+
+# ------------------------------------------------------------- reference shapes
+# primitives.shape leaves InSegment and EventCount nodes as they are (their values
+# stay in the shape). For SQL text their values must be bound parameters and the
+# cached text must not depend on `now` (an event window moves with it), so
+# :func:`shape_references` rewrites them to these nodes, whose values are slots.
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentShape:
+    """``InSegment`` (or its complement, ``negated``) with the segment id in a slot."""
+
+    segment: p.Slot
+    negated: bool
+
+
+EventForm = Literal["exists", "absent", "count"]
+
+
+@dataclass(frozen=True, slots=True)
+class EventShape:
+    """``EventCount`` (negation folded in) with its values in slots.
+
+    ``form`` is ``exists`` (count >= 1), ``absent`` (count = 0) or ``count`` (the
+    correlated ``COUNT(*)`` compared ``op`` to the ``count`` slot). ``where``'s
+    parameters are slots of the same parameter tuple.
+    """
+
+    event: p.Slot
+    where: p.Predicate
+    since: p.Slot | None
+    until: p.Slot | None
+    form: EventForm
+    op: str
+    count: p.Slot | None
+
+
+_COMPLEMENT = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt": "le"}
+
+
+def _event_form(op: str, count: int) -> EventForm | bool:
+    """The cheapest form of ``COUNT op count`` over counts >= 0 (a bool: constant)."""
+    exists: EventForm = "exists"
+    absent: EventForm = "absent"
+    table: dict[str, tuple[int, bool | EventForm, int, bool | EventForm]] = {
+        # op: (boundary, below/at-boundary result, next, at-next result)
+        "ge": (0, True, 1, exists),
+        "gt": (-1, True, 0, exists),
+        "le": (-1, False, 0, absent),
+        "lt": (0, False, 1, absent),
+        "ne": (-1, True, 0, exists),
+        "eq": (-1, False, 0, absent),
+    }
+    boundary, low, nxt, at_next = table[op]
+    if count <= boundary:
+        return low
+    if count == nxt:
+        return at_next
+    return "count"
+
+
+def _offset(node: Any, off: int) -> Any:
+    """``node`` with every slot index moved by ``off`` (a shaped event ``where``)."""
+    t = type(node)
+    if t is p.Slot:
+        return p.Slot(node.index + off, node.type)
+    if t is p.Param:
+        return p.Param(_offset(node.value, off), node.type)
+    if t is p.And or t is p.Or:
+        return t(tuple(_offset(i, off) for i in node.items))
+    if t is p.Not:
+        return p.Not(_offset(node.item, off))
+    if t is p.Compare:
+        return p.Compare(node.op, node.left, _offset(node.right, off))
+    if t is p.InList:
+        return p.InList(node.operand, tuple(_offset(v, off) for v in node.values), node.type)
+    if t is p.TagsAny:
+        return p.TagsAny(node.operand, tuple(_offset(v, off) for v in node.values))
+    if t in (p.Contains, p.Prefix, p.Suffix):
+        return t(node.operand, _offset(node.needle, off))
+    if t is p.Matches:
+        return p.Matches(node.operand, _offset(node.pattern, off))
+    return node  # FieldRef, Lower, IsNull, TagsEmpty, Const: no slots
+
+
+def shape_references(
+    tree: p.Predicate, values: tuple[Any, ...]
+) -> tuple[p.Predicate, tuple[Any, ...]]:
+    """Rewrite the ``InSegment``/``EventCount`` leaves of a shape to
+    :class:`SegmentShape`/:class:`EventShape`, appending their values to ``values``.
+
+    A tree without such leaves comes back as the same objects.
+    """
+    extra: list[Any] = []
+    base = len(values)
+
+    def slot(value: Any, ftype: FieldType) -> p.Slot:
+        extra.append(value)
+        return p.Slot(base + len(extra) - 1, ftype)
+
+    def leaf(node: Any, negated: bool) -> Any:
+        if isinstance(node, p.InSegment):
+            return SegmentShape(slot(node.segment_id, FieldType.STRING), negated)
+        op = _COMPLEMENT[node.op] if negated else node.op
+        form = _event_form(op, node.count)
+        if isinstance(form, bool):
+            return p.Const(form)
+        event = slot(node.event, FieldType.STRING)
+        since = None if node.since is None else slot(node.since, FieldType.DATETIME)
+        until = None if node.until is None else slot(node.until, FieldType.DATETIME)
+        where, where_values = p.shape(node.where)
+        where = _offset(where, base + len(extra))
+        extra.extend(where_values)
+        count = slot(node.count, FieldType.INTEGER) if form == "count" else None
+        return EventShape(event, where, since, until, form, op, count)
+
+    def walk(node: Any) -> Any:
+        t = type(node)
+        if t is p.And or t is p.Or:
+            items = tuple(walk(i) for i in node.items)
+            changed = any(a is not b for a, b in zip(items, node.items, strict=True))
+            return t(items) if changed else node
+        if t is p.Not:
+            inner = node.item
+            if type(inner) is p.InSegment or type(inner) is p.EventCount:
+                return leaf(inner, True)
+            return node
+        if t is p.InSegment or t is p.EventCount:
+            return leaf(node, False)
+        return node
+
+    out = walk(tree)
+    if not extra:
+        return out, values
+    return out, (*values, *extra)
+
+
+def event_time_aware(source: EventSource) -> bool:
+    """Whether the event time column holds instants (a zone-aware SQLAlchemy column).
+
+    Without a SQLAlchemy table, or for a ``DateTime`` without ``timezone=True``, event
+    times are naive wall time in the contact schema's zone (UTC unless declared), as
+    the Python evaluator reads them.
+    """
+    if source.sa_table is None or source.time not in source.sa_table.c:
+        return False
+    return bool(getattr(source.sa_table.c[source.time].type, "timezone", False))
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +325,7 @@ _OPS: dict[str, type[exp.Expression]] = {
     "le": exp.LTE,
     "gt": exp.GT,
     "ge": exp.GTE,
+    "ne": exp.NEQ,
 }
 
 
@@ -173,15 +360,29 @@ class Compiler:
     naive_timestamp: ClassVar[str] = "TIMESTAMP"
     aware_timestamp: ClassVar[str] = "TIMESTAMPTZ"
 
-    def __init__(self, schema: Schema, values: Sequence[Any], *, inline: bool = False) -> None:
+    def __init__(
+        self,
+        schema: Schema,
+        values: Sequence[Any],
+        *,
+        inline: bool = False,
+        segments: SegmentTable | None = None,
+    ) -> None:
         self.schema = schema
         self.values = values
         self.inline = inline
+        self.segments = segments
         self.binds: list[Bind] = []
         self._table = exp.Table(
             this=_ident(schema.table),
             db=_ident(schema.table_schema) if schema.table_schema else None,
         )
+        # What columns are qualified by: the table (an alias inside an event subquery).
+        self._qualifier = schema.table
+        self._qualifier_db: str | None = schema.table_schema
+        # Names a subquery alias must not take (they qualify columns of outer rows).
+        self._reserved: frozenset[str] = frozenset({schema.table})
+        self._in_event = False
 
     # ------------------------------------------------------------------ entry
     def where(self, pred: p.Predicate) -> exp.Expression:
@@ -201,15 +402,15 @@ class Compiler:
     # ---------------------------------------------------------------- columns
     def alias(self, base: str) -> exp.Identifier:
         name = base
-        while name == self.schema.table:
+        while name in self._reserved:
             name += "_"
         return _ident(name)
 
     def column(self, f: Field) -> exp.Column:
         return exp.Column(
             this=_ident(f.column_name),
-            table=_ident(self.schema.table),
-            db=_ident(self.schema.table_schema) if self.schema.table_schema else None,
+            table=_ident(self._qualifier),
+            db=_ident(self._qualifier_db) if self._qualifier_db else None,
         )
 
     def key_column(self) -> exp.Column:
@@ -217,8 +418,8 @@ class Compiler:
         name = self.schema.fields[key].column_name if key in self.schema.fields else key
         return exp.Column(
             this=_ident(name),
-            table=_ident(self.schema.table),
-            db=_ident(self.schema.table_schema) if self.schema.table_schema else None,
+            table=_ident(self._qualifier),
+            db=_ident(self._qualifier_db) if self._qualifier_db else None,
         )
 
     # ------------------------------------------------------------- parameters
@@ -299,6 +500,10 @@ class Compiler:
 
     # ------------------------------------------------------------------ logic
     def pred(self, node: p.Predicate) -> exp.Expression:
+        if isinstance(node, EventShape):
+            return self.event_count(node)
+        if isinstance(node, SegmentShape):
+            return self.in_segment(node)
         if isinstance(node, p.And | p.Or):
             if not node.items:
                 return self.const(isinstance(node, p.And))
@@ -357,18 +562,128 @@ class Compiler:
                 return self.tags_any(o.field, vals)
             case p.TagsEmpty(operand=o):
                 return self.tags_empty(o.field)
-            case p.InSegment():
-                self.unsupported(
-                    "segment reference",
-                    "SQL text has no access to stored memberships; use the membership "
-                    "store or to_sqlalchemy with the store's tables",
-                )
-            case p.EventCount():
-                self.unsupported(
-                    "event condition",
-                    "the schema declares no event table for SQL text",
-                )
+            case p.InSegment() if self._in_event:
+                # A where over event fields is about an event, not a contact.
+                self.unsupported("segment reference inside an event condition's where")
+            case p.InSegment() | p.EventCount():
+                # compile/sql.py rewrites these with shape_references before compiling.
+                raise TypeError(f"unshaped reference: {leaf!r}")  # pragma: no cover
         raise TypeError(f"not a primitive: {leaf!r}")  # pragma: no cover
+
+    # ----------------------------------------------------- events and segments
+    def _and_all(self, conds: list[exp.Expression]) -> exp.Expression:
+        out = conds[0]
+        for c in conds[1:]:
+            out = exp.And(this=out, expression=_paren(c) if isinstance(c, exp.Or) else c)
+        return out
+
+    def event_count(self, node: EventShape) -> exp.Expression:
+        """A correlated subquery over the contact's events: ``EXISTS``, ``NOT EXISTS``,
+        or ``(SELECT COUNT(*) ...) op count``."""
+        source = self.schema.events
+        if source is None:
+            self.unsupported("event condition", "the schema declares no event source")
+        if self._in_event:  # pragma: no cover - bind gives an event schema no events
+            self.unsupported("event condition inside an event condition")
+        alias = self.alias(_EVENT_ALIAS)
+        db = source.sa_table.schema if source.sa_table is not None else None
+        table = exp.Table(
+            this=_ident(source.table),
+            db=_ident(db) if db else None,
+            alias=exp.TableAlias(this=alias),
+        )
+
+        def col(name: str) -> exp.Column:
+            return exp.Column(this=_ident(name), table=alias)
+
+        conds: list[exp.Expression] = [
+            exp.EQ(this=col(source.key), expression=self.key_column()),
+            self.str_eq(col(source.name), self.bind(node.event.index, identity), True),
+        ]
+        # The time column has no Field: read like a datetime field of the contact
+        # schema (naive wall time in its zone, or instants when the column is aware),
+        # exactly as the Python evaluator reads event times.
+        when = Field(source.time, FieldType.DATETIME, naive=not event_time_aware(source))
+        to_driver = self.driver_value(FieldType.DATETIME, when)
+        if node.since is not None:
+            conds.append(
+                exp.GTE(this=col(source.time), expression=self.bind(node.since.index, to_driver))
+            )
+        if node.until is not None:
+            conds.append(
+                exp.LTE(this=col(source.time), expression=self.bind(node.until.index, to_driver))
+            )
+        if node.where != p.Const(True):
+            conds.append(self.event_where(source, alias, node.where))
+        if node.form == "count":
+            assert node.count is not None
+            sub = (
+                exp.Select(expressions=[exp.Count(this=exp.Star())])
+                .from_(table, copy=False)
+                .where(self._and_all(conds), copy=False)
+            )
+            count = self.bind(node.count.index, identity)
+            return _OPS[node.op](this=exp.Subquery(this=sub), expression=count)
+        sub = (
+            exp.Select(expressions=[_num(1)])
+            .from_(table, copy=False)
+            .where(self._and_all(conds), copy=False)
+        )
+        found = exp.Exists(this=sub)
+        return found if node.form == "exists" else exp.Not(this=found)
+
+    def event_where(
+        self, source: EventSource, alias: exp.Identifier, where: p.Predicate
+    ) -> exp.Expression:
+        """``where`` over the event source's fields, qualified by the event alias: the
+        same compiler (and parameter list) for a schema of the event columns."""
+        sub = type(self)(source.schema, self.values, inline=self.inline)
+        sub.binds = self.binds
+        sub._qualifier, sub._qualifier_db = alias.name, None
+        sub._reserved = self._reserved | {alias.name, source.table}
+        sub._in_event = True
+        out = sub.pred(where)
+        return _paren(out) if isinstance(out, exp.And | exp.Or) else out
+
+    def in_segment(self, node: SegmentShape) -> exp.Expression:
+        """``[NOT] EXISTS (SELECT 1 FROM members WHERE segment = :id AND key = contact
+        key [AND member])``: NOT EXISTS is the exact complement even when the
+        membership table holds NULL keys (``NOT IN`` would be NULL then)."""
+        st = self.segments
+        if st is None:
+            self.unsupported(
+                "segment reference",
+                "pass segments=SegmentTable(...) describing the membership table "
+                "(SegmentTable.from_store() for the segment store's)",
+            )
+        alias = self.alias(_MEMBER_ALIAS)
+        table = exp.Table(
+            this=_ident(st.table),
+            db=_ident(st.schema) if st.schema else None,
+            alias=exp.TableAlias(this=alias),
+        )
+        segment = exp.Column(this=_ident(st.segment_column), table=alias)
+        conds: list[exp.Expression] = [
+            self.str_eq(segment, self.bind(node.segment.index, identity), True),
+            exp.EQ(
+                this=exp.Column(this=_ident(st.key_column), table=alias),
+                expression=self.key_column(),
+            ),
+        ]
+        if st.member_column is not None:
+            conds.append(
+                exp.EQ(
+                    this=exp.Column(this=_ident(st.member_column), table=alias),
+                    expression=self.literal(True),
+                )
+            )
+        sub = (
+            exp.Select(expressions=[_num(1)])
+            .from_(table, copy=False)
+            .where(self._and_all(conds), copy=False)
+        )
+        found = exp.Exists(this=sub)
+        return exp.Not(this=found) if node.negated else found
 
     # ----------------------------------------------------------------- values
     def value(self, v: p.Value, other: Field | None = None) -> exp.Expression:
@@ -550,6 +865,11 @@ class Compiler:
         """``EXISTS (SELECT 1 FROM child AS sk_tag WHERE sk_tag.key = contact.key [AND value IN ...])``."""
         ct = f.tags
         assert isinstance(ct, ChildTable)
+        if self._in_event:
+            self.unsupported(
+                "child-table tags in an event condition's where",
+                "events have no key of their own to join a child table on",
+            )
         db = ct.sa_table.schema if ct.sa_table is not None else None
         table = exp.Table(
             this=_ident(ct.table),

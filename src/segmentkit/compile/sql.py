@@ -36,10 +36,21 @@ from .. import primitives as p
 from ..bind import bind
 from ..errors import RuleError, UnsupportedError, did_you_mean
 from ..schema import Schema
-from .dialects import ALIASES, DIALECTS, Bind, Compiler, ParamStyle, Regexp
+from .dialects import (
+    ALIASES,
+    DIALECTS,
+    Bind,
+    Compiler,
+    ParamStyle,
+    Regexp,
+    SegmentTable,
+    event_time_aware,
+    shape_references,
+)
 from .engines import register_sqlite_functions  # re-exported for plain sqlite3 users
 
 __all__ = [
+    "SegmentTable",
     "SqlQuery",
     "cache_size",
     "clear_cache",
@@ -227,9 +238,9 @@ class _Key:
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def _compile_key(k: _Key) -> _Compiled:
-    tree, _lengths, _schema, cls, select = k.key
+    tree, _lengths, _schema, cls, select, segments = k.key
     assert k.schema is not None and k.values is not None
-    compiler = cls(k.schema, k.values)
+    compiler = cls(k.schema, k.values, segments=segments)
     built = compiler.select(tree) if select else compiler.where(tree)
     text, order = _generate(cls, built)
     _check_text(cls, text)
@@ -249,16 +260,31 @@ def cache_size() -> int:
 
 
 def _schema_key(schema: Schema) -> tuple[Any, ...]:
-    return (schema.fingerprint, schema.table, schema.table_schema, schema.key)
+    key: tuple[Any, ...] = (schema.fingerprint, schema.table, schema.table_schema, schema.key)
+    source = schema.events
+    if source is None:
+        return key
+    # The fingerprint leaves the event source out, and EventSource equality ignores its
+    # SQLAlchemy table, which decides the events table's database schema and whether
+    # its time column is aware.
+    db = source.sa_table.schema if source.sa_table is not None else None
+    return (*key, source, db, event_time_aware(source))
 
 
 def _compile_shape(
-    cls: type[Compiler], schema: Schema, tree: p.Predicate, values: tuple[Any, ...], select: bool
+    cls: type[Compiler],
+    schema: Schema,
+    tree: p.Predicate,
+    values: tuple[Any, ...],
+    select: bool,
+    segments: SegmentTable | None,
 ) -> _Compiled:
     # A list slot holds a whole tuple; its length decides how many placeholders an
     # expanded IN list has, so lengths are part of the key (strings are never tuples).
     lengths = tuple([len(v) for v in values if type(v) is tuple])
-    return _compile_key(_Key((tree, lengths, _schema_key(schema), cls, select), schema, values))
+    return _compile_key(
+        _Key((tree, lengths, _schema_key(schema), cls, select, segments), schema, values)
+    )
 
 
 # ------------------------------------------------------------------------ entry
@@ -271,6 +297,7 @@ def to_sql(
     *,
     inline: Literal[False] = ...,
     select: bool = ...,
+    segments: SegmentTable | None = ...,
 ) -> SqlQuery: ...
 
 
@@ -283,6 +310,7 @@ def to_sql(
     *,
     inline: Literal[True],
     select: bool = ...,
+    segments: SegmentTable | None = ...,
 ) -> str: ...
 
 
@@ -294,6 +322,7 @@ def to_sql(
     *,
     inline: bool = False,
     select: bool = False,
+    segments: SegmentTable | None = None,
 ) -> SqlQuery | str:
     """Compile ``rule`` to SQL text for ``dialect``.
 
@@ -304,14 +333,16 @@ def to_sql(
     never for execution paths that see untrusted values.
 
     ``rule`` is anything :func:`segmentkit.bind.bind` accepts (a parsed rule, a dict,
-    JSON text, a :class:`~segmentkit.bind.BoundRule`). Raises
+    JSON text, a :class:`~segmentkit.bind.BoundRule`). Event conditions read the
+    schema's :class:`~segmentkit.schema.EventSource`; segment references need
+    ``segments``, the :class:`SegmentTable` holding current memberships. Raises
     :class:`~segmentkit.errors.RuleError` for an invalid rule or an unknown dialect
     and :class:`~segmentkit.errors.UnsupportedError` for a construct the dialect
     cannot express faithfully.
     """
     cls = _compiler_class(dialect)
     bound = bind(rule, schema, now=now)
-    return _compile(cls, bound.shaped(), schema, inline, select)
+    return _compile(cls, bound.shaped(), schema, inline, select, segments)
 
 
 def compile_predicate(
@@ -321,9 +352,10 @@ def compile_predicate(
     *,
     inline: bool = False,
     select: bool = False,
+    segments: SegmentTable | None = None,
 ) -> SqlQuery | str:
     """:func:`to_sql` for an already bound predicate (a tree of primitives)."""
-    return _compile(_compiler_class(dialect), p.shape(pred), schema, inline, select)
+    return _compile(_compiler_class(dialect), p.shape(pred), schema, inline, select, segments)
 
 
 def _compile(
@@ -332,13 +364,16 @@ def _compile(
     schema: Schema,
     inline: bool,
     select: bool,
+    segments: SegmentTable | None,
 ) -> SqlQuery | str:
-    tree, values = shaped
+    # Segment ids and event names, windows and counts become parameters too, so a
+    # relative event window does not make every `now` a new cache entry.
+    tree, values = shape_references(*shaped)
     if inline:
-        compiler = cls(schema, values, inline=True)
+        compiler = cls(schema, values, inline=True, segments=segments)
         built = compiler.select(tree) if select else compiler.where(tree)
         return _generate(cls, built, bound=False)[0]
-    compiled = _compile_shape(cls, schema, tree, values, select)
+    compiled = _compile_shape(cls, schema, tree, values, select, segments)
     return SqlQuery(
         compiled.text, compiled.params(values, cls.paramstyle), cls.name, cls.paramstyle
     )
