@@ -554,3 +554,54 @@ def test_aware_event_time_column_binds_instants() -> None:
     assert q.params["p1"].tzinfo is not None  # type: ignore[call-overload]
     naive = to_sql(event(days=1), BERLIN, "postgres", NOW)
     assert naive.params["p1"] == dt.datetime(2024, 1, 30, 13, 0)  # type: ignore[call-overload]
+
+
+def test_aware_event_time_column_on_engines(db: Engine) -> None:
+    # A DateTime(timezone=True) time column holds instants: the window binds instants
+    # (naive UTC where the engine has no zone type), whatever the contact schema's zone.
+    md = sa.MetaData()
+    name = f"sk_ev_aware_{SUFFIX}"
+    when: sa.types.TypeEngine[Any] = sa.DateTime(timezone=True)
+    if db.name == "mariadb":
+        when = mysql.DATETIME(fsp=6, timezone=True)
+    table = sa.Table(
+        name,
+        md,
+        sa.Column("contact_id", sa.Integer),
+        sa.Column("name", sa.String(50)),
+        sa.Column("happened", when),
+    )
+    source = sk.EventSource(name, "contact_id", "name", "happened", sa_table=table)
+    schema = sk.Schema(
+        CONTACT_FIELDS, table=CONTACTS_TABLE, key="id", timezone="America/New_York", events=source
+    )
+    instants = {
+        1: NOW - dt.timedelta(hours=23, minutes=30),
+        2: NOW - dt.timedelta(hours=24, minutes=30),
+        3: NOW - dt.timedelta(days=1),  # on the bound
+        4: NOW + dt.timedelta(minutes=1),  # after now
+    }
+    events = {k: [{"name": "login", "happened": at}] for k, at in instants.items()}
+    naive_storage = db.name in ("sqlite", "mariadb")
+    rows = [
+        {
+            "contact_id": k,
+            "name": "login",
+            "happened": at.astimezone(dt.UTC).replace(tzinfo=None) if naive_storage else at,
+        }
+        for k, at in instants.items()
+    ]
+    md.create_all(db.engine)
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(table.insert(), rows)
+        for rule in (event("login", days=1), event("login", days=1, op="lt", count=1)):
+            q = to_sql(rule, schema, db.dialect, NOW, select=True)
+            want = compile_python(rule, schema, now=NOW, events=events)
+            assert db.members(q) == {c["id"] for c in want.filter(CONTACTS)}
+        assert db.members(to_sql(event("login", days=1), schema, db.dialect, NOW, select=True)) == {
+            1,
+            3,
+        }
+    finally:
+        md.drop_all(db.engine)
