@@ -120,7 +120,9 @@ EXPECTED: list[tuple[str, p.Predicate, dict[str, str]]] = [
     (
         "tags-array",
         p.TagsAny(F["tags"], ("a",)),
-        {"postgresql": '"contacts"."tags" && CAST(%(param_1)s::VARCHAR[] AS VARCHAR[])'},
+        {
+            "postgresql": 'CAST("contacts"."tags" AS TEXT[]) && CAST(%(param_1)s::VARCHAR[] AS TEXT[])'
+        },
     ),
     (
         "tags-json",

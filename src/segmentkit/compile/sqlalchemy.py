@@ -571,6 +571,9 @@ def _tagsany_pg(element: _TagsAny, compiler: SQLCompiler, **kw: Any) -> str:
     if element.storage == TagStorage.ARRAY.value:
         # The parameter is cast to the column's own array type (text[] or varchar[]) so
         # that ``&&`` (overlap) applies as written and a GIN index on the column serves it.
+        if isinstance(element.operand.type, _UnknownArray):
+            # A hand-built schema does not say text[] or varchar[]: meet on text[].
+            return f"CAST({o} AS TEXT[]) && CAST({v} AS TEXT[])"
         item = getattr(element.operand.type, "item_type", None) or sa.String()
         return f"{o} && CAST({v} AS {compiler.dialect.type_compiler_instance.process(item)}[])"
     # ?| tests top-level *string* elements only: type-exact, and served by a GIN index.
@@ -707,9 +710,15 @@ _tables: weakref.WeakKeyDictionary[Schema, FromClause] = weakref.WeakKeyDictiona
 _children: weakref.WeakKeyDictionary[Schema, dict[str, FromClause]] = weakref.WeakKeyDictionary()
 
 
+class _UnknownArray(sa.ARRAY[Any]):
+    """An array column of a hand-built schema, whose element type is not known."""
+
+    cache_ok = True
+
+
 def _column_type(f: Field) -> sa.types.TypeEngine[Any]:
     if f.type is FieldType.TAGS:
-        return sa.ARRAY(sa.String()) if f.tags is TagStorage.ARRAY else sa.JSON()
+        return _UnknownArray(sa.String()) if f.tags is TagStorage.ARRAY else sa.JSON()
     if f.type is FieldType.DATETIME:
         return sa.DateTime(timezone=not f.naive)
     return _scalar_type(f.type)
