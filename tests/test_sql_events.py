@@ -363,32 +363,71 @@ WHERE = st.one_of(
 )
 
 
-@given(
-    op=OPS,
-    count=st.integers(0, 4),
-    days=st.one_of(st.none(), st.integers(1, 40)),
-    unit=st.sampled_from(["days", "hours"]),
-    where=WHERE,
-    combinator=st.sampled_from(["and", "or"]),
-    negate=st.booleans(),
-    name=st.sampled_from(["purchase", "visit", "Purchase"]),
+SPECS = st.fixed_dictionaries(
+    {
+        "op": OPS,
+        "count": st.integers(0, 4),
+        "days": st.one_of(st.none(), st.integers(1, 40)),
+        "unit": st.sampled_from(["days", "hours"]),
+        "where": WHERE,
+        "combinator": st.sampled_from(["and", "or"]),
+        "name": st.sampled_from(["purchase", "visit", "Purchase"]),
+    }
 )
-def test_random_count_specs(
-    db: Engine,
-    op: str,
-    count: int,
-    days: int | None,
-    unit: str,
-    where: list[dict[str, Any]] | None,
-    combinator: str,
-    negate: bool,
-    name: str,
-) -> None:
-    rule: dict[str, Any] = event(
-        name, op, count, where=where, combinator=combinator, days=days, unit=unit
+
+
+def _event_rule(spec: dict[str, Any]) -> dict[str, Any]:
+    return event(
+        spec["name"],
+        spec["op"],
+        spec["count"],
+        where=spec["where"],
+        combinator=spec["combinator"],
+        days=spec["days"],
+        unit=spec["unit"],
     )
+
+
+@given(spec=SPECS, negate=st.booleans(), zone=st.sampled_from([SCHEMA, BERLIN]))
+def test_random_count_specs(
+    db: Engine, spec: dict[str, Any], negate: bool, zone: sk.Schema
+) -> None:
+    rule = _event_rule(spec)
     if negate:
         rule = no(rule)
+    assert run(db, rule, zone) == expected(rule, zone)
+
+
+LEAVES = st.one_of(
+    SPECS.map(_event_rule),
+    st.sampled_from(
+        [
+            cond("country", "eq", "DE"),
+            cond("country", "is_null"),
+            cond("country", "neq", "AT"),
+            {"segment": "vip"},
+            {"segment": "VIP"},
+        ]
+    ),
+)
+TREES = st.recursive(
+    LEAVES,
+    lambda inner: st.builds(
+        lambda rules, combinator, negate: {
+            "combinator": combinator,
+            "not": negate,
+            "rules": rules,
+        },
+        st.lists(inner, min_size=1, max_size=3),
+        st.sampled_from(["and", "or"]),
+        st.booleans(),
+    ),
+    max_leaves=5,
+)
+
+
+@given(rule=TREES)
+def test_random_trees_with_events_and_segments(db: Engine, rule: dict[str, Any]) -> None:
     assert run(db, rule) == expected(rule)
 
 
@@ -501,6 +540,25 @@ def test_parse_back(dialect: str, name: str) -> None:
 def test_segment_reference_without_table_is_refused() -> None:
     with pytest.raises(sk.UnsupportedError, match="segments=SegmentTable"):
         to_sql({"segment": "vip"}, SCHEMA, "postgres")
+
+
+def test_event_condition_without_event_source_is_refused() -> None:
+    pred = sk.bind(event(), SCHEMA, now=NOW).predicate
+    bare = sk.Schema(CONTACT_FIELDS, table=CONTACTS_TABLE, key="id")
+    with pytest.raises(sk.UnsupportedError, match="event condition"):
+        sql.compile_predicate(pred, bare, "postgres")
+
+
+def test_store_members_table_with_prefix_and_schema() -> None:
+    from segmentkit.store.tables import make_tables
+
+    tables = make_tables("crm_", sa.String(64), schema="marketing")
+    described = SegmentTable.from_store(tables)
+    assert described == SegmentTable(
+        "crm_members", "segment_id", "contact_key", "member", "marketing"
+    )
+    text = to_sql({"segment": "vip"}, SCHEMA, "trino", segments=described).text
+    assert 'FROM "marketing"."crm_members" AS "sk_member"' in text
 
 
 def test_segment_reference_inside_event_where_is_refused() -> None:

@@ -24,7 +24,7 @@ import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, ClassVar, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NoReturn
 
 from sqlglot import exp
 
@@ -32,6 +32,9 @@ from .. import primitives as p
 from ..errors import UnsupportedError
 from ..schema import ChildTable, EventSource, Field, Schema, TagStorage
 from ..types import FieldType
+
+if TYPE_CHECKING:
+    from ..store.tables import Tables
 
 __all__ = [
     "DIALECTS",
@@ -90,10 +93,11 @@ class SegmentTable:
     schema: str | None = None
 
     @classmethod
-    def from_store(cls, tables: Any = None) -> SegmentTable:
-        """The store's members table (``segmentkit.store.tables.Tables``; default prefix
-        when omitted): rows with ``member`` true are the current members."""
+    def from_store(cls, tables: Tables | None = None) -> SegmentTable:
+        """The segment store's members table (``tables`` from ``make_tables``; the default
+        prefix when omitted): rows with ``member`` true are the current members."""
         if tables is None:
+            # Imported here: the store is optional for SQL text users.
             from ..store.tables import DEFAULT_TABLES
 
             tables = DEFAULT_TABLES
