@@ -4,8 +4,9 @@ This module owns the public entry point of the sqlglot backend: dialect lookup,
 the compile cache (one rendering per rule *shape*, schema and dialect), turning
 placeholders into each driver's paramstyle, building the parameters, inline
 rendering, and :func:`register_sqlite_functions` for plain ``sqlite3``
-connections. What each primitive becomes in each dialect lives in
-``compile/dialects.py``.
+connections. Event conditions read the schema's event source; segment references
+read the membership table given as ``segments=`` (:class:`SegmentTable`). What each
+primitive becomes in each dialect lives in ``compile/dialects.py``.
 
 Bound output (the default) is for execution::
 
