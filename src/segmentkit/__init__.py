@@ -12,7 +12,7 @@ from . import operators
 from .bind import BoundRule, bind
 from .compile.engines import register_sqlite_functions
 from .compile.python import compile_python
-from .compile.sql import SqlQuery, to_sql
+from .compile.sql import SegmentTable, SqlQuery, to_sql
 from .compile.sqlalchemy import members_select, to_sqlalchemy
 from .errors import (
     Problem,
@@ -79,6 +79,7 @@ __all__ = [
     "Schema",
     "Segment",
     "SegmentRef",
+    "SegmentTable",
     "SegmentkitError",
     "SqlQuery",
     "StoreError",

@@ -40,6 +40,12 @@ class ChildTable:
     key: str
     value: str
     sa_table: sa.Table | None = field(default=None, compare=False, hash=False)
+    # The table's database schema takes part in equality (compile caches key on it).
+    table_schema: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.table_schema is None and self.sa_table is not None:
+            object.__setattr__(self, "table_schema", self.sa_table.schema)
 
     @classmethod
     def from_table(cls, table: sa.Table, key: str, value: str) -> ChildTable:
@@ -118,9 +124,13 @@ class EventSource:
     time: str
     fields: tuple[Field, ...] = ()
     sa_table: sa.Table | None = field(default=None, compare=False, hash=False)
+    # The table's database schema takes part in equality (compile caches key on it).
+    table_schema: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", tuple(self.fields))
+        if self.table_schema is None and self.sa_table is not None:
+            object.__setattr__(self, "table_schema", self.sa_table.schema)
 
     @property
     def schema(self) -> Schema:
