@@ -355,50 +355,8 @@ def test_fixed_rules_to_sql(
 
 def test_every_operator_is_covered() -> None:
     used = {cond["operator"] for case in CASES for cond in _leaves(case.rule)}
-    builtin = {n for n in ops.names() if n in _BUILTIN_OPS}
+    builtin = {n for n in ops.names() if n in ops.BUILTINS}
     assert builtin - used == set()
-
-
-_BUILTIN_OPS = frozenset(
-    [
-        "eq",
-        "neq",
-        "in",
-        "not_in",
-        "gt",
-        "gte",
-        "lt",
-        "lte",
-        "between",
-        "not_between",
-        "contains",
-        "not_contains",
-        "starts_with",
-        "not_starts_with",
-        "ends_with",
-        "not_ends_with",
-        "is_null",
-        "is_not_null",
-        "is_empty",
-        "is_not_empty",
-        "is_true",
-        "is_false",
-        "before",
-        "after",
-        "on",
-        "not_on",
-        "in_last",
-        "not_in_last",
-        "in_next",
-        "older_than",
-        "matches",
-        "not_matches",
-        "has",
-        "has_any",
-        "has_all",
-        "has_none",
-    ]
-)
 
 
 def _leaves(rule: dict[str, Any]) -> list[dict[str, Any]]:
@@ -461,7 +419,7 @@ def conditions(draw: st.DrawFn, backend: Backend) -> dict[str, Any]:
     name = draw(st.sampled_from([f.name for f in SCHEMA]))
     f = SCHEMA[name]
     candidates = sorted(
-        n for n in _BUILTIN_OPS if (op := ops.get(n)) is not None and f.type in op.types
+        n for n in ops.BUILTINS if (op := ops.get(n)) is not None and f.type in op.types
     )
     op_name = draw(st.sampled_from(candidates))
     op = ops.get(op_name)

@@ -196,21 +196,28 @@ class Segment(BaseModel):
 
 
 # --------------------------------------------------------------------------- parsing
-def _load(source: Any) -> Any:
+def load_json(source: Any, what: str = "rule") -> Any:
+    """Decode JSON text or bytes into Python data (anything else is returned as is).
+
+    Every failure is a ``RuleError`` naming what was being read, including input
+    nested too deeply for the JSON decoder.
+    """
     if isinstance(source, bytes | bytearray):
         try:
             source = source.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise RuleError(f"rule is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
+            raise RuleError(
+                f"{what} is not valid UTF-8: {exc.reason} at byte {exc.start}"
+            ) from None
     if isinstance(source, str):
         try:
             return json.loads(source)
         except json.JSONDecodeError as exc:
             raise RuleError(
-                f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+                f"invalid JSON in {what}: {exc.msg} at line {exc.lineno} column {exc.colno}"
             ) from None
         except RecursionError:
-            raise RuleError(f"rule nested deeper than {MAX_DEPTH} levels") from None
+            raise RuleError(f"{what} nested deeper than {MAX_DEPTH} levels") from None
     return source
 
 
@@ -270,7 +277,7 @@ def parse(source: Any) -> Group | Condition | SegmentRef | EventCondition:
     """
     if isinstance(source, Group | Condition | SegmentRef | EventCondition):
         return source
-    data = _load(source)
+    data = load_json(source)
     if not isinstance(data, Mapping):
         raise RuleError("a rule must be a JSON object")
     check_size(data)
@@ -286,7 +293,7 @@ def parse_segment(source: Any) -> Segment:
     """Parse a Segment from a dict or JSON text."""
     if isinstance(source, Segment):
         return source
-    data = _load(source)
+    data = load_json(source, "segment")
     if not isinstance(data, Mapping):
         raise RuleError("a segment must be a JSON object")
     if isinstance(data.get("rule"), Mapping):

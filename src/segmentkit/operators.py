@@ -672,4 +672,5 @@ def _install_builtins() -> None:
 
 
 _install_builtins()
-__all__ += ["PERIODS", "unregister"]
+BUILTINS: frozenset[str] = frozenset(_REGISTRY)  # the operators of SEMANTICS §3
+__all__ += ["BUILTINS", "PERIODS", "unregister"]

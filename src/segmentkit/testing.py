@@ -178,7 +178,7 @@ def _condition(schema: Schema, fields: list[Field]) -> st.SearchStrategy[dict[st
             if (op := ops.get(o)) is not None
             and f.type in op.types
             and (f.operators is None or o in f.operators)
-            and o in _BUILTIN
+            and o in ops.BUILTINS
         ]
         name = draw(st.sampled_from(sorted(candidates)))
         op = ops.get(name)
@@ -247,48 +247,6 @@ def _condition(schema: Schema, fields: list[Field]) -> st.SearchStrategy[dict[st
         return cond
 
     return draw_condition()
-
-
-_BUILTIN = frozenset(
-    [
-        "eq",
-        "neq",
-        "in",
-        "not_in",
-        "gt",
-        "gte",
-        "lt",
-        "lte",
-        "between",
-        "not_between",
-        "contains",
-        "not_contains",
-        "starts_with",
-        "not_starts_with",
-        "ends_with",
-        "not_ends_with",
-        "is_null",
-        "is_not_null",
-        "is_empty",
-        "is_not_empty",
-        "is_true",
-        "is_false",
-        "before",
-        "after",
-        "on",
-        "not_on",
-        "in_last",
-        "not_in_last",
-        "in_next",
-        "older_than",
-        "matches",
-        "not_matches",
-        "has",
-        "has_any",
-        "has_all",
-        "has_none",
-    ]
-)
 
 
 def rules(

@@ -14,7 +14,16 @@ from typing import Any
 
 from .. import operators as ops
 from ..errors import Problem, RuleError, pointer
-from ..model import MAX_DEPTH, MAX_NODES, Condition, EventCondition, Group, SegmentRef, parse
+from ..model import (
+    MAX_DEPTH,
+    MAX_NODES,
+    Condition,
+    EventCondition,
+    Group,
+    SegmentRef,
+    load_json,
+    parse,
+)
 from ..schema import Schema
 
 __all__ = [
@@ -57,21 +66,7 @@ class Problems:
 
 def load(source: Any, what: str) -> Any:
     """Decode JSON text/bytes (anything else is returned as is) into Python data."""
-    if isinstance(source, bytes | bytearray):
-        try:
-            source = source.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise RuleError(f"{what} is not valid UTF-8 (byte {exc.start})") from None
-    if isinstance(source, str):
-        try:
-            return json.loads(source)
-        except json.JSONDecodeError as exc:
-            raise RuleError(
-                f"invalid JSON in {what}: {exc.msg} at line {exc.lineno} column {exc.colno}"
-            ) from None
-        except RecursionError:
-            raise RuleError(f"{what} is nested too deeply") from None
-    return source
+    return load_json(source, what)
 
 
 def check_json_depth(data: Any, what: str, limit: int = MAX_CONTAINER_DEPTH) -> None:
