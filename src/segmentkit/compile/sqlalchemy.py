@@ -21,6 +21,12 @@ construct               what differs per engine
 ``_Regex``              the portable regex subset (:mod:`segmentkit.regex`)
 ======================  ==========================================================
 
+Event conditions (``EventCount``) become subqueries over the schema's ``EventSource``
+correlated with the contact row, chosen exactly as the sqlglot backend chooses them
+(``compile/dialects.py``): ``EXISTS`` / ``NOT EXISTS`` where the count only asks "any?"
+or "none?", else ``(SELECT count(*) ...) op :count``; ``where`` is compiled by this same
+compiler over the event source's fields, qualified by the alias ``sk_event``.
+
 Every value is a bound parameter; identifiers come only from the schema. The same rule
 *shape* yields the same SQL text (all constructs set ``inherit_cache = True`` and declare
 their children), so SQLAlchemy's statement cache applies across rules.
@@ -29,7 +35,9 @@ their children), so SQLAlchemy's statement cache applies across rules.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+import operator
 import weakref
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -46,9 +54,14 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from .. import primitives as p
 from ..errors import UnsupportedError
-from ..schema import ChildTable, Field, Schema, TagStorage
+from ..schema import ChildTable, EventSource, Field, Schema, TagStorage
 from ..types import FieldType
 from . import engines as _engines  # noqa: F401  (registers SQLite functions on connect)
+
+# The sqlglot backend's choices, shared so the two SQL paths cannot drift apart: which
+# form a count comparison takes, negation folded into the operator, and whether the
+# event time column holds instants.
+from .dialects import _COMPLEMENT, _event_form, event_time_aware
 
 __all__ = [
     "SegmentMembers",
@@ -764,14 +777,62 @@ def _child_table(schema: Schema, child: ChildTable) -> FromClause:
     return table
 
 
+@functools.lru_cache(maxsize=128)
+def _lightweight_events(source: EventSource, aware: bool) -> FromClause:
+    # Only for sources without ``sa_table`` (EventSource equality ignores it): equal
+    # sources describe the same columns, so one construct serves them all.
+    cols: list[sa.ColumnClause[Any]] = [
+        sa.column(_quoted(source.key)),
+        sa.column(_quoted(source.name), sa.String()),
+        sa.column(_quoted(source.time), sa.DateTime(timezone=aware)),
+    ]
+    seen = {source.key, source.name, source.time}
+    for f in source.fields:
+        if isinstance(f.tags, ChildTable) or f.column_name in seen:
+            continue
+        seen.add(f.column_name)
+        cols.append(sa.column(_quoted(f.column_name), _column_type(f)))
+    return sa.table(_quoted(source.table), *cols, schema=source.table_schema)
+
+
+def _events_table(source: EventSource) -> FromClause:
+    """The event source's table: its SQLAlchemy ``Table``, or a lightweight ``table()``."""
+    if source.sa_table is not None:
+        return source.sa_table
+    return _lightweight_events(source, event_time_aware(source))
+
+
+_EVENT_ALIAS = "sk_event"  # the sqlglot backend's alias of the events table
+_COUNT_OPS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "le": operator.le,
+    "gt": operator.gt,
+    "ge": operator.ge,
+}
+
+
 # --------------------------------------------------------------------------- compiler
 class _Compiler:
-    """Translate one bound tree. Stateless apart from the schema and segment lookup."""
+    """Translate one bound tree. Stateless apart from the schema and segment lookup.
 
-    def __init__(self, schema: Schema, segment_members: SegmentMembers | None) -> None:
+    ``table`` and ``in_event`` are for an event condition's ``where``: the event source's
+    schema compiled over an alias of the events table.
+    """
+
+    def __init__(
+        self,
+        schema: Schema,
+        segment_members: SegmentMembers | None,
+        *,
+        table: FromClause | None = None,
+        in_event: bool = False,
+    ) -> None:
         self.schema = schema
-        self.table = contacts_table(schema)
+        self.table = contacts_table(schema) if table is None else table
         self.segment_members = segment_members
+        self.in_event = in_event
 
     # -- values ---------------------------------------------------------------
     def column(self, f: Field) -> ColumnElement[Any]:
@@ -815,6 +876,8 @@ class _Compiler:
         return self.leaf(node)
 
     def negated(self, leaf: p.Leaf) -> ColumnElement[bool]:
+        if isinstance(leaf, p.EventCount):
+            return self.event_count(leaf, negated=True)
         nulls = [self._is_null(ref) for ref in dict.fromkeys(p.nullable_inputs(leaf))]
         inner = self.leaf(leaf)
         if isinstance(inner, _Construct):
@@ -853,6 +916,11 @@ class _Compiler:
                 if isinstance(f.tags, ChildTable):
                     return sa.false()  # no rows is NULL, never an empty set
                 return _TagsEmpty(_storage(f), self.column(f))
+            case p.InSegment() if self.in_event:
+                # A where over event fields is about an event, not a contact.
+                raise UnsupportedError(
+                    "segment reference inside an event condition's where", "SQLAlchemy"
+                )
             case p.InSegment(segment_id=segment_id):
                 if self.segment_members is None:
                     raise UnsupportedError(
@@ -861,7 +929,7 @@ class _Compiler:
                 members = self.segment_members(segment_id)
                 return self.table.c[self.schema.key].in_(members.scalar_subquery())
             case p.EventCount():
-                raise UnsupportedError("event condition", "SQLAlchemy")
+                return self.event_count(leaf, negated=False)
         raise TypeError(f"not a leaf: {leaf!r}")  # pragma: no cover
 
     def compare(self, leaf: p.Compare) -> ColumnElement[bool]:
@@ -932,9 +1000,67 @@ class _Compiler:
         return _TagsAny(_storage(f), self.column(f), *params)
 
     def _child_exists(self, child: ChildTable, *where: ColumnElement[bool]) -> ColumnElement[bool]:
+        if self.in_event:
+            raise UnsupportedError(
+                "child-table tags in an event condition's where",
+                "SQLAlchemy",
+                "events have no key of their own to join a child table on",
+            )
         table = _child_table(self.schema, child)
         key = self.table.c[self.schema.key]
         return sa.exists().where(table.c[child.key] == key, *where)
+
+    # -- events ---------------------------------------------------------------
+    def event_count(self, leaf: p.EventCount, *, negated: bool) -> ColumnElement[bool]:
+        """A subquery over the contact's events correlated by key: ``EXISTS``,
+        ``NOT EXISTS`` or ``(SELECT count(*) ...) op :count`` (negation folded in)."""
+        source = self.schema.events
+        if source is None:
+            raise UnsupportedError(
+                "event condition", "SQLAlchemy", "the schema declares no event source"
+            )
+        if self.in_event:  # pragma: no cover - bind gives an event schema no events
+            raise UnsupportedError("event condition inside an event condition", "SQLAlchemy")
+        op = _COMPLEMENT[leaf.op] if negated else leaf.op
+        form = _event_form(op, leaf.count)
+        if isinstance(form, bool):
+            return sa.true() if form else sa.false()
+        alias = _EVENT_ALIAS
+        while alias == self.schema.table:  # the alias must not hide the contact table
+            alias += "_"
+        events = _events_table(source).alias(_quoted(alias))
+
+        def col(name: str) -> ColumnElement[Any]:
+            try:
+                return events.c[name]
+            except KeyError:
+                raise UnsupportedError(
+                    "event condition",
+                    "SQLAlchemy",
+                    f"events table {source.table!r} has no column {name!r}",
+                ) from None
+
+        name = sa.bindparam(None, leaf.event, type_=sa.String(), unique=True)
+        conds: list[ColumnElement[bool]] = [
+            col(source.key) == self.table.c[self.schema.key],
+            _StrCompare("eq", col(source.name), name),
+        ]
+        # The time column has no Field: naive wall time in the contact schema's zone,
+        # or instants when the sa_table's column is aware, as the Python evaluator reads it.
+        zone = None if event_time_aware(source) else self.schema.zone.key
+        for bound, cmp in ((leaf.since, operator.ge), (leaf.until, operator.le)):
+            if bound is not None:
+                when = sa.bindparam(None, bound, type_=_Instant(zone), unique=True)
+                conds.append(cmp(col(source.time), when))
+        if leaf.where != p.Const(True):
+            sub = _Compiler(source.schema, None, table=events, in_event=True)
+            conds.append(sub.predicate(leaf.where))
+        if form == "count":
+            counted = sa.select(sa.func.count()).select_from(events).where(*conds)
+            count = sa.bindparam(None, leaf.count, type_=sa.Integer(), unique=True)
+            return _COUNT_OPS[op](counted.scalar_subquery(), count)
+        found = sa.select(sa.literal_column("1")).select_from(events).where(*conds).exists()
+        return found if form == "exists" else sa.not_(found)
 
 
 def _storage(f: Field) -> str:
@@ -959,7 +1085,8 @@ def to_sqlalchemy(
     """Validate and bind ``rule``, then compile it to a WHERE clause with bound values.
 
     ``segment_members(segment_id)`` returns a ``Select`` of member keys; it is needed only
-    for rules that reference segments. Raises ``RuleError`` for an invalid rule and
+    for rules that reference segments. Event conditions read the schema's
+    :class:`~segmentkit.schema.EventSource` (its ``sa_table`` when given). Raises ``RuleError`` for an invalid rule and
     ``UnsupportedError`` for a construct this backend cannot express faithfully (the
     error for a dialect-specific gap is raised when the expression is compiled).
     """
