@@ -50,6 +50,7 @@ EVENT_FIELDS = (
     sk.Field("amount", T.DECIMAL),
     sk.Field("sku", T.STRING),
     sk.Field("channel", T.STRING),
+    sk.Field("shipped", T.DATETIME),  # a naive property: read in UTC (the source's schema)
 )
 SOURCE = sk.EventSource(EVENTS_TABLE, "contact_id", "name", "occurred_at", fields=EVENT_FIELDS)
 CONTACT_FIELDS = [sk.Field("id", T.INTEGER), sk.Field("country", T.STRING)]
@@ -66,13 +67,18 @@ def ev(
     amount: str | None = "20",
     sku: str | None = "A",
     channel: str | None = "Web",
+    shipped_hours_ago: float | None = None,
 ) -> dict[str, Any]:
+    shipped = (
+        None if shipped_hours_ago is None else WALL_NOW - dt.timedelta(hours=shipped_hours_ago)
+    )
     return {
         "name": name,
         "occurred_at": WALL_NOW - dt.timedelta(days=days_ago),
         "amount": None if amount is None else Decimal(amount),
         "sku": sku,
         "channel": channel,
+        "shipped": shipped,
     }
 
 
@@ -88,9 +94,24 @@ EVENTS: dict[int, list[dict[str, Any]]] = {
     5: [],
     6: [ev("purchase", 30), ev("purchase", 0)],  # exactly on both window bounds
     7: [ev("Purchase", 1), ev("purchase ", 1), ev("purchasé", 1)],  # not "purchase"
-    8: [ev("purchase", 3, None, "B", "app"), ev("purchase", 10, "100", "b", "App")],
-    9: [ev("purchase", 0.0417), ev("purchase", 0.125, "7")],  # hours ago: zone-sensitive
-    10: [{"name": "purchase", "occurred_at": None, "amount": None, "sku": None, "channel": None}],
+    8: [
+        ev("purchase", 3, None, "B", "app", shipped_hours_ago=0.5),
+        ev("purchase", 10, "100", "b", "App", shipped_hours_ago=47),
+    ],
+    9: [  # hours ago: zone-sensitive
+        ev("purchase", 0.0417, shipped_hours_ago=1.5),
+        ev("purchase", 0.125, "7", shipped_hours_ago=49),
+    ],
+    10: [
+        {
+            "name": "purchase",
+            "occurred_at": None,
+            "amount": None,
+            "sku": None,
+            "channel": None,
+            "shipped": None,
+        }
+    ],
     12: [ev("purchase", 30.00001), ev("purchase", -0.00001)],  # just outside both bounds
 }
 COUNTRIES = {1: "DE", 2: "AT", 3: "DE", 4: None, 5: "FR", 6: "DE", 7: "AT", 8: None, 9: "DE"}
@@ -135,6 +156,7 @@ class Engine:
             sa.Column("amount", sa.Numeric(12, 2)),
             sa.Column("sku", string),
             sa.Column("channel", string),
+            sa.Column("shipped", when),
             **kw,
         )
         # Segment ids compare exactly ("VIP" is not "vip"), as in the store's own table.
@@ -310,6 +332,15 @@ RULES: dict[str, Any] = {
         where=[no(cond("sku", "eq", "A"), cond("channel", "starts_with", "a", ignore_case=True))]
     ),
     "where-in": event(where=[cond("sku", "in", ["A", "b"])]),
+    "where-shipped-recent": event(
+        where=[cond("shipped", "in_last", {"amount": 2, "unit": "hours"})]
+    ),
+    "where-shipped-before": event(
+        op="gte", count=1, where=[cond("shipped", "lt", "2024-01-29T12:30:00Z")]
+    ),
+    "where-not-shipped-before": event(
+        op="gte", count=2, where=[cond("shipped", "gte", "2024-01-29T12:30:00Z")]
+    ),
     "where-negated-event": no(event(op="gte", count=2, where=[cond("amount", "gt", "6")])),
     "segment-and-event": {
         "combinator": "or",
@@ -327,7 +358,17 @@ def test_rules_match_python(db: Engine, name: str, sa_table: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["big-buyer", "hours-window", "window-gte-1", "window-lte-1", "and-field"]
+    "name",
+    [
+        "big-buyer",
+        "hours-window",
+        "window-gte-1",
+        "window-lte-1",
+        "and-field",
+        "where-shipped-recent",
+        "where-shipped-before",
+        "where-not-shipped-before",
+    ],
 )
 def test_rules_match_python_in_a_zone(db: Engine, name: str) -> None:
     rule = RULES[name]
@@ -343,6 +384,11 @@ def test_reference_sets_are_not_trivial() -> None:
     assert expected(RULES["eq-0"]) == {4, 5, 7, 11}
     assert expected(RULES["window-edges"]) == {2, 6, 8, 9}  # 12's events fall just outside
     assert expected(RULES["accented-name"]) == {7}
+    assert expected(RULES["where-shipped-recent"]) == {8, 9}
+    assert expected(RULES["where-shipped-before"]) == {9}
+    assert expected(RULES["where-not-shipped-before"]) == {8}  # 47 hours ago is after
+    # Properties are read in UTC whatever the contact schema's zone.
+    assert expected(RULES["where-shipped-recent"], BERLIN) == {8, 9}
     assert expected(RULES["hours-window"]) != expected(RULES["hours-window"], BERLIN)
 
 
