@@ -1086,9 +1086,10 @@ def to_sqlalchemy(
 
     ``segment_members(segment_id)`` returns a ``Select`` of member keys; it is needed only
     for rules that reference segments. Event conditions read the schema's
-    :class:`~segmentkit.schema.EventSource` (its ``sa_table`` when given). Raises ``RuleError`` for an invalid rule and
-    ``UnsupportedError`` for a construct this backend cannot express faithfully (the
-    error for a dialect-specific gap is raised when the expression is compiled).
+    :class:`~segmentkit.schema.EventSource` (its ``sa_table`` when given). Raises
+    ``RuleError`` for an invalid rule and ``UnsupportedError`` for a construct this backend
+    cannot express faithfully (the error for a dialect-specific gap is raised when the
+    expression is compiled).
     """
     from ..bind import BoundRule, bind
 
