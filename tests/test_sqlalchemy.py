@@ -207,9 +207,9 @@ def test_statement_cache_is_used(sql_backend: Backend, request: pytest.FixtureRe
 
 
 # --------------------------------------------------------------------------- errors
-def test_event_condition_is_unsupported() -> None:
+def test_event_condition_without_event_source_is_refused() -> None:
     pred = p.EventCount("purchase", p.Const(True), None, None, "ge", 1)
-    with pytest.raises(UnsupportedError, match="event condition"):
+    with pytest.raises(UnsupportedError, match="no event source"):
         compile_predicate(pred, SCHEMA)
 
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from ..store.tables import Tables
 
 __all__ = [
+    "COUNT_COMPLEMENT",
     "DIALECTS",
     "TSQL",
     "BigQuery",
@@ -53,6 +54,7 @@ __all__ = [
     "Snowflake",
     "Spark",
     "Trino",
+    "event_form",
     "event_time_aware",
     "shape_references",
 ]
@@ -141,10 +143,10 @@ class EventShape:
     count: p.Slot | None
 
 
-_COMPLEMENT = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt": "le"}
+COUNT_COMPLEMENT = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt": "le"}
 
 
-def _event_form(op: str, count: int) -> EventForm | bool:
+def event_form(op: str, count: int) -> EventForm | bool:
     """The cheapest form of ``COUNT op count`` over counts >= 0 (a bool: constant)."""
     exists: EventForm = "exists"
     absent: EventForm = "absent"
@@ -228,8 +230,8 @@ def shape_references(
     def leaf(node: Any, negated: bool) -> Any:
         if isinstance(node, p.InSegment):
             return SegmentShape(slot(node.segment_id, FieldType.STRING), negated)
-        op = _COMPLEMENT[node.op] if negated else node.op
-        form = _event_form(op, node.count)
+        op = COUNT_COMPLEMENT[node.op] if negated else node.op
+        form = event_form(op, node.count)
         if isinstance(form, bool):
             return p.Const(form)
         event = slot(node.event, FieldType.STRING)
@@ -611,7 +613,7 @@ class Compiler:
         if self._in_event:  # pragma: no cover - bind gives an event schema no events
             self.unsupported("event condition inside an event condition")
         alias = self.alias(_EVENT_ALIAS)
-        db = source.sa_table.schema if source.sa_table is not None else None
+        db = source.table_schema
         table = exp.Table(
             this=_ident(source.table),
             db=_ident(db) if db else None,

@@ -268,7 +268,7 @@ def _schema_key(schema: Schema) -> tuple[Any, ...]:
     # The fingerprint leaves the event source out, and EventSource equality ignores its
     # SQLAlchemy table, which decides the events table's database schema and whether
     # its time column is aware.
-    db = source.sa_table.schema if source.sa_table is not None else None
+    db = source.table_schema
     return (*key, source, db, event_time_aware(source))
 
 

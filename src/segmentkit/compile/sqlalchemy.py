@@ -61,7 +61,7 @@ from . import engines as _engines  # noqa: F401  (registers SQLite functions on 
 # The sqlglot backend's choices, shared so the two SQL paths cannot drift apart: which
 # form a count comparison takes, negation folded into the operator, and whether the
 # event time column holds instants.
-from .dialects import _COMPLEMENT, _event_form, event_time_aware
+from .dialects import COUNT_COMPLEMENT, event_form, event_time_aware
 
 __all__ = [
     "SegmentMembers",
@@ -1021,8 +1021,8 @@ class _Compiler:
             )
         if self.in_event:  # pragma: no cover - bind gives an event schema no events
             raise UnsupportedError("event condition inside an event condition", "SQLAlchemy")
-        op = _COMPLEMENT[leaf.op] if negated else leaf.op
-        form = _event_form(op, leaf.count)
+        op = COUNT_COMPLEMENT[leaf.op] if negated else leaf.op
+        form = event_form(op, leaf.count)
         if isinstance(form, bool):
             return sa.true() if form else sa.false()
         alias = _EVENT_ALIAS
