@@ -58,7 +58,8 @@ SQL_DIALECTS = (
     "tsql",
 )
 SA_DIALECTS = ("sqlite", "postgresql", "mysql", "duckdb")
-INDEX = "ix_contacts_signup_at"
+T = data.TABLE
+INDEX = f"ix_{T}_signup_at"
 FAILURES: list[str] = []  # implementations that returned a member set other than Python's
 
 RULE_SELECTIVE: dict[str, Any] = {
@@ -86,7 +87,7 @@ def _tags_any(engine: str, param: str) -> str:
     if engine == "duckdb":
         return f"list_has_any(tags, :{param})"
     if engine == "sqlite":
-        return f"EXISTS (SELECT 1 FROM json_each(contacts.tags) WHERE json_each.value IN :{param})"
+        return f"EXISTS (SELECT 1 FROM json_each({T}.tags) WHERE json_each.value IN :{param})"
     return f"JSON_OVERLAPS(tags, :{param})"
 
 
@@ -112,7 +113,7 @@ def hand_sql(engine: str, rule: str) -> tuple[str, dict[str, Any], tuple[str, ..
     if rule in ("5 conditions", "5 cond., selective"):
         column, days = ("last_seen_at", 30) if rule == "5 conditions" else ("signup_at", 7)
         sql = (
-            "SELECT id FROM contacts WHERE country IN :countries AND age >= :age"
+            f"SELECT id FROM {T} WHERE country IN :countries AND age >= :age"
             " AND newsletter = :yes AND lifetime_value > :ltv"
             f" AND {column} >= :since AND {column} <= :now"
         )
@@ -120,7 +121,7 @@ def hand_sql(engine: str, rule: str) -> tuple[str, dict[str, Any], tuple[str, ..
                   "since": ts(NOW - dt.timedelta(days=days)), "now": ts(NOW)}  # fmt: skip
         return sql, params, expanding
     sql = (
-        "SELECT id FROM contacts WHERE email IS NOT NULL"
+        f"SELECT id FROM {T} WHERE email IS NOT NULL"
         " AND email NOT LIKE :suffix AND email NOT LIKE :example"
         " AND (country IS NULL OR country NOT IN :countries)"
         " AND age BETWEEN :age_lo AND :age_hi"
@@ -180,20 +181,20 @@ def _reachable(engine: str) -> str | None:
 def _set_index(eng: sa.Engine, engine: str, on: bool) -> None:
     with eng.begin() as conn:
         if engine == "mysql":
-            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {INDEX} ON contacts")
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {INDEX} ON {T}")
         else:
             conn.exec_driver_sql(f"DROP INDEX IF EXISTS {INDEX}")
         if on:
-            conn.exec_driver_sql(f"CREATE INDEX {INDEX} ON contacts (signup_at)")
+            conn.exec_driver_sql(f"CREATE INDEX {INDEX} ON {T} (signup_at)")
     if engine == "sqlite":
         with eng.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
     elif engine == "mysql":
         with eng.begin() as conn:
-            conn.exec_driver_sql("ANALYZE TABLE contacts").fetchall()
+            conn.exec_driver_sql(f"ANALYZE TABLE {T}").fetchall()
     elif engine == "postgresql":
         with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("ANALYZE contacts")
+            conn.exec_driver_sql(f"ANALYZE {T}")
 
 
 def bench_engine(engine: str, n: int, repeat: int, cols: dict[str, list[Any]] | None,

@@ -8,7 +8,7 @@ datetimes, ``Decimal`` money, ``frozenset`` tags, and NULLs (``None``) in most c
 The loaders put the same rows into SQLite, DuckDB, PostgreSQL and MariaDB tables,
 each with the bulk path that engine is fastest at (``executemany`` in one transaction,
 ``COPY`` from a CSV file, ``COPY FROM STDIN``, ``LOAD DATA LOCAL INFILE``). A loaded
-table remembers ``(n, seed, DATA_VERSION)`` in a ``bench_meta`` table, so a second run
+table (``sk_bench_contacts``) remembers ``(n, seed, DATA_VERSION)`` in ``sk_bench_meta``, so a second run
 on the same database skips the load.
 
 Run ``python bench/data.py --records 100000 --load sqlite,duckdb`` to load by hand.
@@ -41,7 +41,8 @@ DEFAULT_RECORDS = 1_000_000
 DEFAULT_SEED = 20_260_101
 DATA_VERSION = 2  # bump when the generator changes, so cached tables are reloaded
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)  # the ``now`` every benchmark passes
-TABLE = "contacts"
+TABLE = "sk_bench_contacts"  # a name no test or application table uses
+META = "sk_bench_meta"
 WORKDIR = Path(
     os.environ.get("SEGMENTKIT_BENCH_DIR", Path(tempfile.gettempdir()) / "segmentkit-bench")
 )
@@ -220,7 +221,7 @@ def _json_tags(value: frozenset[str] | None) -> str | None:
 def _meta_ok(conn: Any, n: int, seed: int, paramstyle: str = "?") -> bool:
     try:
         cur = conn.cursor()
-        cur.execute("SELECT n, seed, version FROM bench_meta")
+        cur.execute(f"SELECT n, seed, version FROM {META}")
         row = cur.fetchone()
     except Exception:
         with contextlib.suppress(Exception):
@@ -230,9 +231,9 @@ def _meta_ok(conn: Any, n: int, seed: int, paramstyle: str = "?") -> bool:
 
 
 def _write_meta(cur: Any, n: int, seed: int, ph: str) -> None:
-    cur.execute("DROP TABLE IF EXISTS bench_meta")
-    cur.execute("CREATE TABLE bench_meta (n BIGINT, seed BIGINT, version INTEGER)")
-    cur.execute(f"INSERT INTO bench_meta VALUES ({ph}, {ph}, {ph})", (n, seed, DATA_VERSION))
+    cur.execute(f"DROP TABLE IF EXISTS {META}")
+    cur.execute(f"CREATE TABLE {META} (n BIGINT, seed BIGINT, version INTEGER)")
+    cur.execute(f"INSERT INTO {META} VALUES ({ph}, {ph}, {ph})", (n, seed, DATA_VERSION))
 
 
 def _create_ddl(dialect_name: str, engine_dialect: sa.engine.Dialect) -> tuple[sa.Table, str]:

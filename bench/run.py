@@ -4,7 +4,9 @@
     python bench/run.py --records 200000
     python bench/run.py --quick          # 100,000 contacts, fewer repeats: a smoke run
 
-The contacts are generated once and shared by the Python and SQL benchmarks. Database
+The contacts are generated once and shared by the Python and SQL benchmarks; the
+membership benchmark (``bench_membership.py``, diff and recalculation) runs last with the
+same size and prints its own figures. Database
 tables are reused between runs when they already hold the same contacts (see
 ``data.py``). PostgreSQL and MariaDB are skipped with a message when unreachable.
 Every figure is the best of several runs (the median is printed beside it): the
@@ -38,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=None, help="runs per measurement (default 5)")
     parser.add_argument("--sample", type=int, default=20_000, help="records for the slow peers")
     parser.add_argument("--engines", default=",".join(bench_sql.ENGINES))
-    parser.add_argument("--skip", default="", help="comma-separated: python,sql")
+    parser.add_argument("--skip", default="", help="comma-separated: python,sql,membership")
     parser.add_argument("--seed", type=int, default=data.DEFAULT_SEED)
     args = parser.parse_args(argv)
     records = args.records or (100_000 if args.quick else data.DEFAULT_RECORDS)
@@ -62,16 +64,32 @@ def main(argv: list[str] | None = None) -> int:
         engines = tuple(filter(None, args.engines.split(",")))
         results += bench_sql.run(records, repeat, engines, args.seed, contacts=contacts, cols=cols)
 
+    membership_failed = False
+    if "membership" not in skip:
+        # The membership benchmark (diff, recalculation) belongs to bench_membership.py and
+        # prints its own figures; it runs here so that one command measures everything.
+        print(f"== Membership (bench/bench_membership.py): {records:,} members ==")
+        try:
+            import bench_membership
+
+            bench_membership.main(["--members", str(records), "--repeat", str(repeat)])
+        except Exception as exc:  # report and go on: the other figures are still worth having
+            membership_failed = True
+            print(f"  membership benchmark FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print()
+
     print(f"== Summary: ratios and times against DESIGN.md's targets ({records:,} contacts, "
           f"best of {repeat}) ==")  # fmt: skip
     print(summary(results))
     met = sum(1 for r in results if r.met is True)
     missed = sum(1 for r in results if r.met is False)
     print(f"\n{met} targets met, {missed} missed; total time {time.perf_counter() - started:.0f} s")
+    if "membership" not in skip:
+        print("(membership targets: see the membership section above)")
     if bench_sql.FAILURES:
         print("\nWRONG ANSWERS (not timed):\n" + "\n".join(bench_sql.FAILURES), file=sys.stderr)
         return 1
-    return 0
+    return 1 if membership_failed else 0
 
 
 if __name__ == "__main__":
