@@ -307,7 +307,9 @@ def _jsonlogic_impls() -> dict[str, Callable[[Any, Any], Any]]:
     try:
         import json_logic
 
-        if hasattr(json_logic, "jsonLogic"):
+        # panzi's own __init__ also exports ``jsonLogic`` (its ``apply``); only qubit's
+        # module has ``add_operation``.
+        if hasattr(json_logic, "add_operation") and hasattr(json_logic, "jsonLogic"):
             impls["json-logic-qubit"] = json_logic.jsonLogic
     except ImportError:
         pass
