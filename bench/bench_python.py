@@ -377,6 +377,7 @@ def bench_evaluation(records: list[dict[str, Any]], sample: int, repeat: int,
     peer_sample = peer_records(sample_records)
     jl_sample = peer_records(sample_records, json_numbers=True)
     jl = _jsonlogic_impls()
+    print(f"JsonLogic implementations found: {', '.join(jl) or 'none'}")
     rows: list[list[str]] = []
     cases = [("5 conditions", RULE_5, hand_5, RULE_ENGINE_5, JSONLOGIC_5),
              ("20 conditions", RULE_20, hand_20, RULE_ENGINE_20, JSONLOGIC_20)]  # fmt: skip
