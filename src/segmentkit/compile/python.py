@@ -86,16 +86,28 @@ def _searcher(pattern: str) -> Callable[[Any], bool]:
 
 
 # --------------------------------------------------------------------------- code generation
+_SYMBOLS = {"eq": "==", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
 class _Gen:
-    """Generates the fast and safe expressions for one shape."""
+    """Generates the fast and the safe expression of one shape.
+
+    Both guard NULLs inline with assignment expressions, the way a careful engineer
+    writes the comprehension by hand: ``((v3 := r['age']) is not None and v3 >= c1)``,
+    and a field read by an earlier rule of the same ``and``/``or`` chain is not read
+    again (the earlier rule was certainly evaluated, and its first read with it).
+    The two differ only in how a value is read: the fast one reads ``r[name]`` as is,
+    the safe one ``r.get(name)`` normalised (naive datetimes read in the field's zone).
+    A naive datetime makes the fast one raise ``TypeError`` on an ordered comparison,
+    which sends that record to the safe one.
+    """
 
     def __init__(self, key: str) -> None:
         self.key = key
         self.setup: list[str] = []  # statements run once per compile (constants)
-        self.safe_fields: dict[str, str] = {}  # field name -> local name in safe()
-        self.normalisers: dict[str, str] = {}  # local name -> normaliser expression
         self.consts: dict[str, str] = {}  # expression -> local name (deduplicated)
         self.event_leaves: list[p.EventCount] = []
+        self.locals = 0
 
     def const(self, expr: str) -> str:
         name = self.consts.get(expr)
@@ -109,134 +121,172 @@ class _Gen:
         assert isinstance(slot, p.Slot)
         return self.const(f"P[{slot.index}]")
 
-    # A value read in the fast path, or None if the field always needs normalising.
-    def fast_value(self, ref: p.FieldRef) -> str | None:
-        if ref.type in (FieldType.DATETIME, FieldType.TAGS):
-            return None
-        return f"r[{ref.field.name!r}]"
-
-    def safe_value(self, ref: p.FieldRef) -> str:
+    def read(self, ref: p.FieldRef, fast: bool, normalised: bool) -> str:
+        """Expression reading a field; NULL reads as None."""
         name = ref.field.name
-        if name not in self.safe_fields:
-            local = f"v{len(self.safe_fields)}"
-            self.safe_fields[name] = local
-            if ref.type is FieldType.DATETIME:
-                self.normalisers[local] = f"{self.const(f'N[{name!r}]')}(r.get({name!r}))"
-            elif ref.type is FieldType.TAGS:
-                self.normalisers[local] = f"_tags(r.get({name!r}))"
-            else:
-                self.normalisers[local] = f"r.get({name!r})"
-        return self.safe_fields[name]
+        raw = f"r[{name!r}]" if fast else f"r.get({name!r})"
+        if ref.type is FieldType.TAGS:
+            if fast:  # frozensets (the evaluator's own type) are used as they are
+                return f"(t if (t := {raw}).__class__ is frozenset else _tags(t))"
+            return f"_tags({raw})"
+        if normalised:
+            return f"{self.const(f'N[{name!r}]')}({raw})"
+        return raw
 
-    def value(self, v: p.Value, fast: bool) -> tuple[str, list[str]]:
-        """(expression, locals that must not be None for it to be defined)."""
+    def use(
+        self, ref: p.FieldRef, fast: bool, scope: _Scope, *, normalise: bool = False
+    ) -> tuple[str, str]:
+        """``(first, local)``: an expression that reads the field into ``local`` (or just
+        ``local`` when the chain already read it), and the local for later uses."""
+        normalised = ref.type is FieldType.DATETIME and (normalise or not fast)
+        key = (ref.field.name, normalised)
+        first_use = scope.uses == 0
+        scope.uses += 1
+        local = scope.known.get(key)
+        if local is not None:
+            return local, local
+        local = f"v{self.locals}"
+        self.locals += 1
+        if first_use:
+            # Only a leaf's first read certainly happens when the leaf is evaluated
+            # (later ones sit behind its NULL guards), so only it may be reused.
+            scope.certain = (key, local)
+        return f"({local} := {self.read(ref, fast, normalised)})", local
+
+    def guarded(self, v: p.Value, fast: bool, scope: _Scope, guards: list[str]) -> str:
+        """The value of ``v``, appending a not-NULL guard for each field it reads."""
         if isinstance(v, p.Param):
-            return self.param(v), []
+            return self.param(v)
+        ref = v.operand if isinstance(v, p.Lower) else v
+        first, local = self.use(ref, fast, scope)
+        if local not in scope.nonnull:
+            guards.append(f"{first} is not None")
         if isinstance(v, p.Lower):
-            inner, needs = self.value(v.operand, fast)
-            return f"_lower({inner})", needs
-        if fast:
-            expr = self.fast_value(v)
-            if expr is not None:
-                return expr, [expr]
-            name = v.field.name
-            if v.type is FieldType.DATETIME:
-                return f"{self.const(f'N[{name!r}]')}(r[{name!r}])", []
-            return f"_tags(r[{name!r}])", []
-        local = self.safe_value(v)
-        return local, [local]
+            # simple_lower, inlined for the common ASCII case
+            return f"({local}.lower() if {local}.isascii() else _lower({local}))"
+        return local
 
-    def pred(self, node: p.Predicate, fast: bool) -> str:
+    def pred(
+        self, node: p.Predicate, fast: bool, known: dict[tuple[str, bool], str], nonnull: set[str]
+    ) -> tuple[str, tuple[tuple[str, bool], str] | None]:
+        """``(expression, binding)``: ``binding`` is the field read that evaluating the
+        expression certainly performs (its first read), for later rules to reuse."""
         match node:
             case p.Const(value=value):
-                return "True" if value else "False"
-            case p.And(items=items):
-                return "(" + " and ".join(self.pred(i, fast) for i in items) + ")"
-            case p.Or(items=items):
-                return "(" + " or ".join(self.pred(i, fast) for i in items) + ")"
+                return ("True" if value else "False"), None
+            case p.And(items=items) | p.Or(items=items):
+                inner = dict(known)
+                inner_nonnull = set(nonnull)
+                parts, first = [], None
+                for index, item in enumerate(items):
+                    expr, binding = self.pred(item, fast, inner, inner_nonnull)
+                    parts.append(expr)
+                    if binding is not None:
+                        inner[binding[0]] = binding[1]
+                        if index == 0:
+                            first = binding
+                        if isinstance(node, p.And) and _true_means_present(item):
+                            # Later rules of an `and` run only if this one was TRUE.
+                            inner_nonnull.add(binding[1])
+                joiner = " and " if isinstance(node, p.And) else " or "
+                return "(" + joiner.join(parts) + ")", first
             case p.Not(item=item):
-                return f"(not {self.pred(item, fast)})"
+                expr, binding = self.pred(item, fast, known, nonnull)
+                return f"(not {expr})", binding
             case _:
-                expr, needs = self.leaf(node, fast)
-                if fast or not needs:
-                    return expr
-                guard = " and ".join(f"{n} is not None" for n in dict.fromkeys(needs))
-                return f"({guard} and {expr})"
+                scope = _Scope(known, nonnull)
+                guards: list[str] = []
+                expr = self.leaf(node, fast, scope, guards)
+                return "(" + " and ".join([*guards, expr]) + ")", scope.certain
 
-    def leaf(self, node: p.Leaf, fast: bool) -> tuple[str, list[str]]:
+    def leaf(self, node: p.Leaf, fast: bool, scope: _Scope, guards: list[str]) -> str:
         match node:
             case p.IsNull(operand=ref):
-                if fast:
-                    expr = self.fast_value(ref)
-                    return (f"({expr} is None)" if expr else f"(r[{ref.field.name!r}] is None)"), []
-                return f"({self.safe_value(ref)} is None)", []
+                return f"{self.use(ref, fast, scope)[0]} is None"
+            case p.Compare(op="eq", left=p.FieldRef() as ref, right=p.Param() as right):
+                # None == value is simply False: no guard needed. Datetimes are
+                # normalised first: a naive value never equals an aware one.
+                return f"{self.use(ref, fast, scope, normalise=True)[0]} == {self.param(right)}"
             case p.Compare(op=op, left=left, right=right):
-                lhs, n1 = self.value(left, fast)
-                rhs, n2 = self.value(right, fast)
-                sym = {"eq": "==", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[op]
-                if fast and op == "eq" and isinstance(right, p.FieldRef):
-                    # None == None is True in Python; a NULL side must make the leaf FALSE.
-                    return f"({lhs} is not None and {lhs} == {rhs})", n1 + n2
-                return f"({lhs} {sym} {rhs})", n1 + n2
+                lhs = self.guarded(left, fast, scope, guards)
+                rhs = self.guarded(right, fast, scope, guards)
+                return f"{lhs} {_SYMBOLS[op]} {rhs}"
+            case p.InList(operand=p.FieldRef() as ref, values=(slot,)):
+                const = self.const(f"frozenset(P[{slot.index}])")
+                return f"{self.use(ref, fast, scope, normalise=True)[0]} in {const}"
             case p.InList(operand=operand, values=(slot,)):
-                lhs, needs = self.value(operand, fast)
-                const = self.const(f"frozenset(P[{slot.index}])")
-                return f"({lhs} in {const})", needs
+                lhs = self.guarded(operand, fast, scope, guards)
+                return f"{lhs} in {self.const(f'frozenset(P[{slot.index}])')}"
             case p.Contains(operand=operand, needle=needle):
-                lhs, needs = self.value(operand, fast)
-                return f"({self.param(needle)} in {lhs})", needs
+                lhs = self.guarded(operand, fast, scope, guards)
+                return f"{self.param(needle)} in {lhs}"
             case p.Prefix(operand=operand, needle=needle):
-                lhs, needs = self.value(operand, fast)
-                return f"{lhs}.startswith({self.param(needle)})", needs
+                lhs = self.guarded(operand, fast, scope, guards)
+                return f"{lhs}.startswith({self.param(needle)})"
             case p.Suffix(operand=operand, needle=needle):
-                lhs, needs = self.value(operand, fast)
-                return f"{lhs}.endswith({self.param(needle)})", needs
+                lhs = self.guarded(operand, fast, scope, guards)
+                return f"{lhs}.endswith({self.param(needle)})"
             case p.Matches(operand=ref, pattern=pattern):
-                lhs, needs = self.value(ref, fast)
+                lhs = self.guarded(ref, fast, scope, guards)
                 slot = pattern.value
-                fn = self.const(f"_searcher(P[{slot.index}])")
-                return f"{fn}({lhs})", needs
+                return f"{self.const(f'_searcher(P[{slot.index}])')}({lhs})"
             case p.TagsAny(operand=ref, values=(slot,)):
-                lhs, needs = self.value(ref, fast)
-                const = self.const(f"frozenset(P[{slot.index}])")
-                return f"(not {const}.isdisjoint({lhs}))", needs
+                lhs = self.guarded(ref, fast, scope, guards)
+                return f"not {self.const(f'frozenset(P[{slot.index}])')}.isdisjoint({lhs})"
             case p.TagsEmpty(operand=ref):
-                lhs, needs = self.value(ref, fast)
-                return f"(len({lhs}) == 0)", needs
+                lhs = self.guarded(ref, fast, scope, guards)
+                return f"len({lhs}) == 0"
             case p.InSegment(segment_id=sid):
-                members = self.const(f"SEG[{sid!r}]")
                 key = f"r[{self.key!r}]" if fast else f"r.get({self.key!r})"
-                return f"({key} in {members})", []
+                return f"{key} in {self.const(f'SEG[{sid!r}]')}"
             case p.EventCount(op=op, count=count):
                 if node not in self.event_leaves:  # visited twice: fast and safe
                     self.event_leaves.append(node)
                 counter = self.const(f"EV[{self.event_leaves.index(node)}]")
                 key = f"r[{self.key!r}]" if fast else f"r.get({self.key!r})"
-                sym = {"eq": "==", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[op]
-                return f"({counter}({key}) {sym} {count})", []
+                return f"{counter}({key}) {_SYMBOLS[op]} {count}"
         raise TypeError(f"unknown primitive {node!r}")  # pragma: no cover
+
+
+def _true_means_present(node: p.Predicate) -> bool:
+    """Whether ``node`` being TRUE proves its first field read was not NULL."""
+    if isinstance(node, p.Not):
+        return isinstance(node.item, p.IsNull)
+    return isinstance(node, p.LEAF_TYPES) and not isinstance(
+        node, p.IsNull | p.InSegment | p.EventCount
+    )
+
+
+class _Scope:
+    """Field reads of one leaf: those known from its chain, and the one it certainly makes."""
+
+    __slots__ = ("certain", "known", "nonnull", "uses")
+
+    def __init__(self, known: dict[tuple[str, bool], str], nonnull: set[str]) -> None:
+        self.known = known
+        self.nonnull = nonnull  # locals known not to be None here
+        self.uses = 0
+        self.certain: tuple[tuple[str, bool], str] | None = None
 
 
 def event_leaves(shape: p.Predicate) -> list[p.EventCount]:
     """The event-count leaves of a shape, in the order ``EV[i]`` refers to them."""
     gen = _Gen("")
-    gen.pred(shape, fast=True)
+    gen.pred(shape, True, {}, set())
     return gen.event_leaves
 
 
 def generate_source(shape: p.Predicate, key: str) -> str:
     """Python source of a factory ``make(P, N, SEG, EV)`` returning ``(match, filter)``."""
     gen = _Gen(key)
-    fast = gen.pred(shape, fast=True)
-    safe = gen.pred(shape, fast=False)
-    reads = "\n".join(f"        {local} = {gen.normalisers[local]}" for local in gen.normalisers)
+    fast = gen.pred(shape, True, {}, set())[0]
+    safe = gen.pred(shape, False, {}, set())[0]
     setup = "\n".join(f"    {line}" for line in gen.setup) or "    pass"
     return f"""\
 def make(P, N, SEG, EV):
 {setup}
 
     def safe(r):
-{reads or "        pass"}
         return {safe}
 
     def match(r):
@@ -271,6 +321,7 @@ def _factory(shape: p.Predicate, key: str) -> Callable[..., Any]:
     exec(compile(source, "<segmentkit rule>", "exec"), namespace)
     factory = namespace["make"]
     factory.source = source
+    factory.event_leaves = event_leaves(shape)
     _cache[cache_key] = factory
     if len(_cache) > _CACHE_SIZE:
         _cache.popitem(last=False)
@@ -343,7 +394,8 @@ def compile_python(
                 f"segment reference {sid!r}", "python", "pass segments={id: member keys}"
             )
         members[sid] = frozenset(segments[sid])
-    counters = [_event_counter(leaf, schema, bound.now, events) for leaf in event_leaves(shape)]
+    leaves = factory.event_leaves  # type: ignore[attr-defined]
+    counters = [_event_counter(leaf, schema, bound.now, events) for leaf in leaves]
     match, filter_ = factory(params, normalisers, members, counters)
     match.filter = filter_
     match.source = factory.source  # type: ignore[attr-defined]
