@@ -477,6 +477,9 @@ def _prefix_extra(element: _PrefixExtra, compiler: SQLCompiler, **kw: Any) -> st
     raise AssertionError("_PrefixExtra is never rendered on its own")  # pragma: no cover
 
 
+_SHORT_LIST = 64
+
+
 class _InList(_Construct):
     """``operand`` equals an element of one bound list."""
 
@@ -485,6 +488,7 @@ class _InList(_Construct):
         ("operand", _T.dp_clauseelement),
         ("values", _T.dp_clauseelement),
         ("expanded", _T.dp_clauseelement),
+        ("short", _T.dp_boolean),
     ]
 
     def __init__(
@@ -493,11 +497,15 @@ class _InList(_Construct):
         operand: ColumnElement[Any],
         values: ColumnElement[Any],
         expanded: ColumnElement[Any],
+        length: int,
     ) -> None:
         self.ftype = str(ftype)
         self.operand = operand
         self.values = values  # the whole list as one parameter (array / JSON text)
         self.expanded = expanded  # the same list as an expanding IN parameter (MySQL)
+        # Short lists are scanned per row (DuckDB: list_contains, ~7x faster than a
+        # semi-join); long ones are hashed by a semi-join.
+        self.short = length <= _SHORT_LIST
 
 
 @compiles(_InList)
@@ -514,8 +522,10 @@ def _inlist_pg(element: _InList, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(_InList, "duckdb")
 def _inlist_duckdb(element: _InList, compiler: SQLCompiler, **kw: Any) -> str:
-    # A semi-join against the unnested list: hashed, so 100,000 values stay cheap.
     o = compiler.process(element.operand, **kw)
+    if element.short:
+        return f"list_contains({compiler.process(element.values, **kw)}, {o})"
+    # A semi-join against the unnested list: hashed, so 100,000 values stay cheap.
     return f"{o} IN (SELECT unnest({compiler.process(element.values, **kw)}))"
 
 
@@ -899,7 +909,9 @@ class _Compiler:
             case p.InList(operand=operand, values=values, type=ftype):
                 ref = operand.operand if isinstance(operand, p.Lower) else operand
                 zone = self.zone(ref.field) if ftype is FieldType.DATETIME else None
-                return _InList(ftype, self.value(operand), *self.list_params(values, ftype, zone))
+                return _InList(
+                    ftype, self.value(operand), *self.list_params(values, ftype, zone), len(values)
+                )
             case p.Contains(operand=o, needle=n):
                 return self.text("contains", o, n)
             case p.Prefix(operand=o, needle=n):
@@ -995,7 +1007,7 @@ class _Compiler:
         if isinstance(f.tags, ChildTable):
             child = _child_table(self.schema, f.tags)
             return self._child_exists(
-                f.tags, _InList(FieldType.STRING, child.c[f.tags.value], *params)
+                f.tags, _InList(FieldType.STRING, child.c[f.tags.value], *params, len(values))
             )
         return _TagsAny(_storage(f), self.column(f), *params)
 
