@@ -272,6 +272,32 @@ def test_streamed_regexp_is_refused_before_it_runs(engine: sa.Engine, contacts: 
         assert len(streamed.all()) == len(ROWS)
 
 
+def test_executemany_regexp_is_refused(engine: sa.Engine, contacts: sa.Table) -> None:
+    update = sa.text(f"UPDATE {contacts.name} SET s = s WHERE id = :i AND s REGEXP :p")
+    with engine.connect() as conn:
+        with pytest.raises(UnsupportedError, match="executemany"):
+            conn.execute(update, [{"i": 1, "p": "a"}, {"i": 2, "p": "a"}])
+        conn.rollback()
+
+
+def test_regexp_in_an_identifier_is_not_a_regexp(engine: sa.Engine) -> None:
+    """A bulk insert into a column named like the operator is neither refused nor checked."""
+    metadata = sa.MetaData()
+    table = sa.Table(
+        f"guard_i_{uuid.uuid4().hex[:10]}",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("email_regexp", sa.String(20)),
+    )
+    metadata.create_all(engine)
+    try:
+        with engine.begin() as conn:
+            conn.execute(table.insert(), [{"id": i, "email_regexp": "x"} for i in range(5)])
+            assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 5
+    finally:
+        metadata.drop_all(engine)
+
+
 def test_the_guard_can_be_switched_off(engine: sa.Engine, contacts: sa.Table) -> None:
     stmt = members_select(_rule("matches", SLOW), _schema(contacts), NOW)
     with engine.connect() as conn:

@@ -89,17 +89,27 @@ if not event.contains(Pool, "connect", _on_connection):
 REGEX_GUARD_OPTION: Final = "segmentkit_regex_guard"
 
 _MYSQL_DIALECTS: Final = frozenset({"mysql", "mariadb"})
-# REGEXP also covers REGEXP_REPLACE/INSTR/SUBSTR; RLIKE is REGEXP's synonym.
-_REGEX_SQL: Final = re.compile("regexp|rlike", re.IGNORECASE)
 _ER_REGEXP_ERROR: Final = 1139
+# The operators REGEXP / RLIKE (synonyms) and the REGEXP_* functions, as whole words.
+_REGEX_WORD: Final = re.compile(
+    r"(?<![\w$`])(?:regexp|rlike)(?:_(?:replace|instr|substr))?(?![\w$`])"
+)
 
 
 def _backend(conn: Connection) -> str:
     return "mariadb" if getattr(conn.dialect, "is_mariadb", False) else conn.dialect.name
 
 
+def _mentions_regex(statement: str) -> bool:
+    # lower() + ``in`` is about five times faster than a case-insensitive re.search,
+    # so it filters first; the regex then skips identifiers such as ``email_regexp``.
+    text = statement.lower()
+    return ("regexp" in text or "rlike" in text) and _REGEX_WORD.search(text) is not None
+
+
 def _guarded(conn: Connection, statement: str, context: ExecutionContext | None) -> bool:
-    if conn.dialect.name not in _MYSQL_DIALECTS or not _REGEX_SQL.search(statement):
+    """A REGEXP statement on MariaDB/MySQL, with the guard not switched off."""
+    if not _mentions_regex(statement):
         return False
     options = context.execution_options if context is not None else conn.get_execution_options()
     return bool(options.get(REGEX_GUARD_OPTION, True))
@@ -114,22 +124,23 @@ def _refuse_unverifiable(
     executemany: bool,
 ) -> None:
     """Before a REGEXP statement runs: refuse what the after-check cannot verify."""
-    if not _guarded(conn, statement, context):
+    if conn.dialect.name not in _MYSQL_DIALECTS:
         return
+    # The cheap tests first: most statements are neither streamed nor executemany.
     streamed = (
         context is not None
         and conn.dialect.supports_server_side_cursors
         and bool(context.execution_options.get("stream_results", False))
     )
+    if not (streamed or executemany) or not _guarded(conn, statement, context):
+        return
     if streamed:
         why = (
             "a streamed result (stream_results / yield_per) reports the engine's warnings "
             "only after its last row, too late to refuse a wrong answer"
         )
-    elif executemany:
-        why = "executemany keeps only the last execution's warnings"
     else:
-        return
+        why = "executemany keeps only the last execution's warnings"
     raise UnsupportedError(
         "regular expression",
         _backend(conn),
@@ -148,10 +159,13 @@ def _check_regex_warnings(
     executemany: bool,
 ) -> None:
     """After a REGEXP statement: raise if the engine gave up on a regex (warning 1139)."""
-    if not _guarded(conn, statement, context):
+    if conn.dialect.name not in _MYSQL_DIALECTS:
         return
+    # Read before scanning the statement: no warnings (the usual case) ends it here.
     count = getattr(cursor, "warning_count", None)  # PyMySQL; other drivers: unknown
     if isinstance(count, int) and count == 0:
+        return
+    if not _guarded(conn, statement, context):
         return
     # A second cursor: the statement's buffered result stays with its own cursor.
     # SHOW WARNINGS neither clears nor adds to the diagnostics it reads.
