@@ -86,7 +86,8 @@ Known engine limit (not preventable by syntax alone): on MariaDB, patterns
 with several overlapping unbounded quantifiers, such as ``^[^x]*a[^x]*b$``,
 need quadratic backtracking and hit the same match limit on subjects of a
 few thousand characters — again a silent *false* with warning 1139. A
-MariaDB executor should treat warning 1139 after a query as an error.
+Through SQLAlchemy, :mod:`segmentkit.compile.engines` turns warning 1139 into
+:class:`~segmentkit.errors.UnsupportedError`.
 """
 
 from __future__ import annotations
