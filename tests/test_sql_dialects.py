@@ -68,7 +68,8 @@ EXPECTED: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
         {
             "postgres": 'LOWER("contacts"."name") IN (%(p0)s, %(p1)s)',
             "mysql": "CONVERT(LOWER(CAST(`contacts`.`name` AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_uca1400_ai_ci), BINARY) IN (CONVERT(%(p0)s, BINARY), CONVERT(%(p1)s, BINARY))",
-            "sqlite": 'SK_LOWER("contacts"."name") IN (:p0, :p1)',
+            "sqlite": 'CASE WHEN LENGTH(CAST("contacts"."name" AS BLOB)) = LENGTH("contacts"."name")'
+            ' THEN LOWER("contacts"."name") ELSE SK_LOWER("contacts"."name") END IN (:p0, :p1)',
             "duckdb": 'LOWER("contacts"."name") IN ($1, $2)',
             "bigquery": "LOWER(REPLACE(REPLACE(`contacts`.`name`, 'İ', 'i'), 'Σ', 'σ')) IN (@p0, @p1)",
             "snowflake": "LOWER(REPLACE(REPLACE(\"contacts\".\"name\", 'İ', 'i'), 'Σ', 'σ')) IN (%(p0)s, %(p1)s)",

@@ -82,7 +82,9 @@ EXPECTED: list[tuple[str, p.Predicate, dict[str, str]]] = [
         "neq-ic",
         p.Not(p.Compare("eq", p.Lower(F["name"]), s("a"))),
         {
-            "sqlite": 'NOT (sk_lower("contacts"."name") COLLATE BINARY = ?) OR "contacts"."name" IS NULL',
+            "sqlite": 'NOT (CASE WHEN length(CAST("contacts"."name" AS BLOB)) = length("contacts"."name")'
+            ' THEN lower("contacts"."name") ELSE sk_lower("contacts"."name") END COLLATE BINARY = ?)'
+            ' OR "contacts"."name" IS NULL',
             "postgresql": 'NOT (lower("contacts"."name") = %(param_1)s::VARCHAR) OR "contacts"."name" IS NULL',
             "mariadb": "NOT (CONVERT(LOWER(CONVERT(`contacts`.`name` USING utf8mb4) COLLATE "
             "utf8mb4_uca1400_ai_ci) USING utf8mb4) COLLATE utf8mb4_nopad_bin = %s) "

@@ -1161,7 +1161,15 @@ class SQLite(Compiler):
         return _num(int(value))
 
     def lower(self, e: exp.Expression) -> exp.Expression:
-        return _fn("sk_lower", e)
+        # SQLite's lower() is right for ASCII text (as many bytes as characters) and
+        # runs in C; only other text pays for the registered Python sk_lower().
+        ascii_only = exp.EQ(
+            this=_fn("LENGTH", exp.Cast(this=_copy(e), to=exp.DataType.build("BLOB"))),
+            expression=_fn("LENGTH", _copy(e)),
+        )
+        return exp.Case(
+            ifs=[exp.If(this=ascii_only, true=_fn("LOWER", _copy(e)))], default=_fn("sk_lower", e)
+        )
 
     def contains(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
         return exp.GT(this=_fn("INSTR", o, n), expression=_num(0))

@@ -297,7 +297,10 @@ def _lower_pg(element: _Lower, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(_Lower, "sqlite")
 def _lower_sqlite(element: _Lower, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"sk_lower({compiler.process(element.operand, **kw)})"
+    # SQLite's lower() is right for ASCII text (as many bytes as characters) and runs
+    # in C; only other text pays for the registered Python sk_lower().
+    x = compiler.process(element.operand, **kw)
+    return f"CASE WHEN length(CAST({x} AS BLOB)) = length({x}) THEN lower({x}) ELSE sk_lower({x}) END"
 
 
 @compiles(_Lower, "mysql")
