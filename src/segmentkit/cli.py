@@ -208,7 +208,39 @@ def _demo(args: argparse.Namespace) -> int:
         )
         return 1
     print("\nSQLite and the Python evaluator agree on every segment.")
+    _demo_store(engine, table, schema)
     return 0
+
+
+def _demo_store(engine: sa.Engine, table: sa.Table, schema: Schema) -> None:
+    """Keep the segments in the store: recalculate, let 2 % of contacts change, recalculate."""
+    from .store import Store
+
+    store = Store(engine, schema)
+    store.create_all()
+    ids = [_slug(name) for name, _ in DEMO_SEGMENTS]
+    for sid, (name, rule) in zip(ids, DEMO_SEGMENTS, strict=True):
+        store.create({"id": sid, "name": name, "rule": rule})
+    store.recalculate_many(ids, now=NOW)
+    with engine.begin() as conn:  # 2 % of the contacts move to Vienna and turn 30
+        conn.execute(table.update().where(table.c.id % 50 == 0).values(country="AT", age=30))
+    later = NOW + dt.timedelta(days=1)
+    runs = {
+        r.segment_id: r
+        for r in store.recalculate_many(store.due(later, every=dt.timedelta(hours=6)), now=later)
+    }
+    print("\nIn the membership store, one day later, after 2 % of the contacts changed:")
+    print(f"{'segment':<32}{'members':>9}{'added':>8}{'removed':>9}")
+    for sid, (name, _) in zip(ids, DEMO_SEGMENTS, strict=True):
+        run = runs[sid]
+        print(f"{name:<32}{run.member_count:>9,}{run.added:>8,}{run.removed:>9,}")
+    kinds: set[str] = set()
+    delivered = store.deliver(lambda event: kinds.add(event.to_dict()["type"]))
+    print(f"\n{delivered} events published from the outbox ({', '.join(sorted(kinds))}).")
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
 
 
 def _load_rule(text: str) -> Any:
