@@ -35,6 +35,8 @@ from segmentkit.errors import RuleError
 from segmentkit.schema import ChildTable, Field, Schema, TagStorage
 from segmentkit.types import INT64_MAX, INT64_MIN, FieldType
 
+from .adversarial import STRINGS as ADVERSARIAL_STRINGS
+
 UTC = dt.UTC
 ZONE = "Europe/Berlin"
 BERLIN = ZoneInfo(ZONE)
@@ -54,73 +56,11 @@ PAYLOADS: list[str] = (
 )
 
 # --------------------------------------------------------------------------- data
+# The shared adversarial strings, plus text that looks like each driver's placeholders
+# (inline rendering must never turn a value into a parameter marker).
 STRINGS: list[str | None] = [
-    None,
-    "",
-    " ",
-    "  ",
-    "a",
-    "A",
-    "a ",
-    " a",
-    "ab",
-    "abc",
-    "Abc",
-    "ABC",
-    "b",
-    "z",
-    "%",
-    "_",
-    "%_",
-    "a%b",
-    "a_b",
-    "a%",
-    "_a",
-    "'",
-    "''",
-    '"',
-    "\\",
-    "\\%",
-    "a\\_b",
-    "\\\\",
-    "O'Brien",
-    "x'; DROP TABLE contacts; --",
-    "1 OR 1=1",
-    "Straße",
-    "STRASSE",
-    "ß",
-    "ẞ",
-    "İstanbul",
-    "istanbul",
-    "ı",
-    "ΣΑΣ",
-    "σας",
-    "Σ",
-    "ς",
-    "Ärger",
-    "ärger",
-    "e\u0301",
-    "\u00e9",
-    "É",
-    "日本",
-    "ǅ",
-    "ǆ",
-    "K",
-    "\u212a",
-    "k",
-    "\U0001f600",
-    "\U0001f600a",
-    "\uffff",
-    "\t",
-    "a\nb",
-    "$1",
-    ":p0",
-    "%(p0)s",
-    "?",
-    "@p0",
-    "${x}",
-    "'; --",
-    "\\'",
+    *ADVERSARIAL_STRINGS,
+    *("%(p0)s", "?", "${x}", "'; --", "$1", "@p0", ":p0", "\\'"),
 ]
 POOL: list[str | None] = [*STRINGS, *PAYLOADS]
 INTS = [None, 0, 1, -1, 17, 18, 65, INT64_MIN, INT64_MAX, 2**31, -(2**31) - 1, 2**53 + 1, 100]
