@@ -356,6 +356,9 @@ _OPS: dict[str, type[exp.Expression]] = {
 }
 
 
+_NO_SCHEMA = Schema([], table="sk_statement", key="sk_key")
+
+
 class Compiler:
     """Base compiler: primitives -> sqlglot expressions, ANSI-ish.
 
@@ -389,12 +392,15 @@ class Compiler:
 
     def __init__(
         self,
-        schema: Schema,
+        schema: Schema | None,
         values: Sequence[Any],
         *,
         inline: bool = False,
         segments: SegmentTable | None = None,
     ) -> None:
+        # Without a schema the compiler serves statements of their own
+        # (``compile.sql.render_statement``): parameters and dialect knowledge only.
+        schema = schema if schema is not None else _NO_SCHEMA
         self.schema = schema
         self.values = values
         self.inline = inline
@@ -459,6 +465,10 @@ class Compiler:
             return self.literal(b.value(self.values))
         self.binds.append(b)
         return exp.Placeholder(this=f"p{len(self.binds) - 1}")
+
+    def param(self, index: int, ftype: FieldType, f: Field | None = None) -> exp.Expression:
+        """A placeholder for ``values[index]``, a value of ``ftype`` (of field ``f``)."""
+        return self.bind(index, self.driver_value(ftype, f))
 
     def driver_value(self, ftype: FieldType, f: Field | None) -> Callable[[Any], Any]:
         """How a coerced value of ``ftype`` (of field ``f``) is handed to the driver."""

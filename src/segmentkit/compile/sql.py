@@ -58,6 +58,7 @@ __all__ = [
     "compile_predicate",
     "dialect_names",
     "register_sqlite_functions",
+    "render_statement",
     "to_sql",
 ]
 
@@ -107,7 +108,15 @@ def _compiler_class(dialect: str) -> type[Compiler]:
 
 
 # ------------------------------------------------------------------ generation
-def _placeholder_text(style: ParamStyle, index: int) -> str:
+# The SQLAlchemy view renders the same text with a marker per placeholder, which it
+# replaces by SQLAlchemy's own rendering of a bound parameter (compile/sqlalchemy.py).
+MARKER = "\x00"
+Style = ParamStyle | Literal["marker"]
+
+
+def _placeholder_text(style: Style, index: int) -> str:
+    if style == "marker":
+        return f"{MARKER}{index}{MARKER}"
     if style == "pyformat":
         return f"%(p{index})s"
     if style == "named":
@@ -119,15 +128,14 @@ def _placeholder_text(style: ParamStyle, index: int) -> str:
     return "?"
 
 
-_GENERATORS: dict[type[Compiler], type[Generator]] = {}
+_GENERATORS: dict[tuple[type[Compiler], Style], type[Generator]] = {}
 
 
-def _generator_class(cls: type[Compiler]) -> type[Generator]:
-    gen = _GENERATORS.get(cls)
+def _generator_class(cls: type[Compiler], style: Style) -> type[Generator]:
+    gen = _GENERATORS.get((cls, style))
     if gen is not None:
         return gen
     base: type[Generator] = sqlglot.Dialect.get_or_raise(cls.sqlglot_dialect).generator_class
-    style = cls.paramstyle
 
     def placeholder_sql(self: Any, expression: exp.Placeholder) -> str:
         index = int(expression.name[1:])
@@ -153,24 +161,34 @@ def _generator_class(cls: type[Compiler]) -> type[Generator]:
     # ...)`: no QUALIFY, DISTINCT ON, CTE or UNNEST projection for the dialects'
     # SELECT rewrites to act on, and running them costs a third of the generation.
     transforms.pop(exp.Select, None)
-    methods: dict[str, Any] = {"placeholder_sql": placeholder_sql, "TRANSFORMS": transforms}
-    if style == "pyformat":
-        methods["identifier_sql"] = identifier_sql
-        methods["literal_sql"] = literal_sql
+    methods: dict[str, Any] = {
+        "placeholder_sql": placeholder_sql,
+        "TRANSFORMS": transforms,
+        "identifier_sql": identifier_sql,
+        "literal_sql": literal_sql,
+    }
     gen = type(f"Segmentkit{base.__name__}", (base,), methods)
-    _GENERATORS[cls] = gen
+    _GENERATORS[(cls, style)] = gen
     return gen
 
 
 def _generate(
-    cls: type[Compiler], tree: exp.Expression, *, bound: bool = True
+    cls: type[Compiler],
+    tree: exp.Expression,
+    *,
+    bound: bool = True,
+    style: Style | None = None,
+    percent: bool | None = None,
 ) -> tuple[str, list[int]]:
-    gen_cls = _generator_class(cls)
+    """Render ``tree``. ``percent``: double every ``%`` outside placeholders (drivers with
+    the ``format``/``pyformat`` paramstyle read them); by default when bound in pyformat."""
+    style = style or cls.paramstyle
+    gen_cls = _generator_class(cls, style)
     gen: Any = gen_cls(
         dialect=cls.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE, comments=False
     )
     gen.sk_order = []
-    gen.sk_percent = bound
+    gen.sk_percent = (bound and style == "pyformat") if percent is None else percent
     try:
         text = gen.generate(tree, copy=False)
     except SqlglotUnsupportedError as exc:
@@ -195,22 +213,24 @@ def _check_text(cls: type[Compiler], text: str) -> None:
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     text: str
+    binds: tuple[Bind, ...]  # one per placeholder index
     getters: tuple[Callable[[Sequence[Any]], Any], ...]  # one per bind, in bind order
     names: tuple[str, ...]  # p0, p1, ... for the named paramstyles
     order: tuple[int, ...] | None  # bind index per placeholder occurrence (qmark)
 
     @classmethod
     def make(
-        cls, text: str, binds: Sequence[Bind], order: Sequence[int], style: ParamStyle
+        cls, text: str, binds: Sequence[Bind], order: Sequence[int], style: Style
     ) -> _Compiled:
         return cls(
             text,
+            tuple(binds),
             tuple(b.getter() for b in binds),
             tuple(f"p{i}" for i in range(len(binds))),
             tuple(order) if style == "qmark" else None,
         )
 
-    def params(self, values: Sequence[Any], style: ParamStyle) -> dict[str, Any] | list[Any]:
+    def params(self, values: Sequence[Any], style: Style) -> dict[str, Any] | list[Any]:
         computed = [g(values) for g in self.getters]
         if self.order is not None:
             return [computed[i] for i in self.order]
@@ -239,15 +259,16 @@ class _Key:
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def _compile_key(k: _Key) -> _Compiled:
-    tree, _lengths, _schema, cls, select, segments = k.key
+    tree, _lengths, _schema, cls, select, segments, style, percent = k.key
     assert k.schema is not None and k.values is not None
     compiler = cls(k.schema, k.values, segments=segments)
     built = compiler.select(tree) if select else compiler.where(tree)
-    text, order = _generate(cls, built)
-    _check_text(cls, text)
+    text, order = _generate(cls, built, style=style, percent=percent)
+    if style == cls.paramstyle:
+        _check_text(cls, text)
     # The cache keeps this key: do not keep the first caller's values alive with it.
     k.schema = k.values = None
-    return _Compiled.make(text, compiler.binds, order, cls.paramstyle)
+    return _Compiled.make(text, compiler.binds, order, style)
 
 
 def clear_cache() -> None:
@@ -260,7 +281,7 @@ def cache_size() -> int:
     return int(_compile_key.cache_info().currsize)
 
 
-def _schema_key(schema: Schema) -> tuple[Any, ...]:
+def schema_key(schema: Schema) -> tuple[Any, ...]:
     key: tuple[Any, ...] = (schema.fingerprint, schema.table, schema.table_schema, schema.key)
     source = schema.events
     if source is None:
@@ -279,13 +300,19 @@ def _compile_shape(
     values: tuple[Any, ...],
     select: bool,
     segments: SegmentTable | None,
+    style: Style | None = None,
+    percent: bool | None = None,
 ) -> _Compiled:
     # A list slot holds a whole tuple; its length decides how many placeholders an
     # expanded IN list has, so lengths are part of the key (strings are never tuples).
-    lengths = tuple([len(v) for v in values if type(v) is tuple])
-    return _compile_key(
-        _Key((tree, lengths, _schema_key(schema), cls, select, segments), schema, values)
-    )
+    lengths = shape_lengths(values)
+    key = (tree, lengths, schema_key(schema), cls, select, segments, style, percent)
+    return _compile_key(_Key(key, schema, values))
+
+
+def shape_lengths(values: Sequence[Any]) -> tuple[int, ...]:
+    """The lengths of the list parameters: with the shape, they decide the SQL text."""
+    return tuple([len(v) for v in values if type(v) is tuple])
 
 
 # ------------------------------------------------------------------------ entry
@@ -378,3 +405,21 @@ def _compile(
     return SqlQuery(
         compiled.text, compiled.params(values, cls.paramstyle), cls.name, cls.paramstyle
     )
+
+
+def render_statement(
+    build: Callable[[Compiler], exp.Expression], dialect: str, values: Sequence[Any]
+) -> SqlQuery:
+    """Bound SQL for any statement built on the rule compiler (rollups, reports).
+
+    ``build(compiler)`` returns a sqlglot expression; inside it,
+    ``compiler.param(i, field_type)`` is a placeholder for ``values[i]``, converted for
+    the dialect's driver exactly as a rule parameter of that type is. Not cached.
+    """
+    cls = _compiler_class(dialect)
+    compiler = cls(None, values)
+    tree = build(compiler)
+    text, order = _generate(cls, tree)
+    _check_text(cls, text)
+    compiled = _Compiled.make(text, compiler.binds, order, cls.paramstyle)
+    return SqlQuery(text, compiled.params(values, cls.paramstyle), cls.name, cls.paramstyle)
