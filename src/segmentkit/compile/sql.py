@@ -264,11 +264,11 @@ def _compile_key(k: _Key) -> _Compiled:
     compiler = cls(k.schema, k.values, segments=segments)
     built = compiler.select(tree) if select else compiler.where(tree)
     text, order = _generate(cls, built, style=style, percent=percent)
-    if style == cls.paramstyle:
+    if style is None:
         _check_text(cls, text)
     # The cache keeps this key: do not keep the first caller's values alive with it.
     k.schema = k.values = None
-    return _Compiled.make(text, compiler.binds, order, style)
+    return _Compiled.make(text, compiler.binds, order, style or cls.paramstyle)
 
 
 def clear_cache() -> None:
