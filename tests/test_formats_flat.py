@@ -85,7 +85,7 @@ def test_json_values() -> None:
         ([row("a", "eq", 1, "AND", 1), row("b", "eq", 1, "AND", "2")], "/1/order", "integer"),  # type: ignore[arg-type]
         ([row("", "eq", 1, "AND")], "/0/field", "non-empty"),
         ([{"field": "a", "value": 1}], "/0/operator", "non-empty"),
-        ([row("a", "eq", "{", "AND")], "/0/value", "not valid JSON"),
+        ([row("a", "eq", "{", "AND")], "/0/value", "invalid JSON"),
         ([row("age", "eq", 1, "AND"), row("agee", "eq", 1, "OR")], "/1/field", "unknown field"),
     ],
 )

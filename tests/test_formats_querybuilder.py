@@ -90,7 +90,7 @@ def test_split_list() -> None:
     assert split_list(" a , b ") == ["a", "b"]
     assert split_list("a\\,b,c") == ["a,b", "c"]
     assert split_list("a\\b") == ["a\\b"]
-    assert split_list("") == [""]
+    assert split_list("") == []
 
 
 def test_not_ids_and_ui_keys() -> None:
@@ -187,7 +187,8 @@ def test_disabled_is_refused_by_default_and_dropped_on_request() -> None:
         (q(r("a", "=", 1, caseSensitive=False)), "/rules/0/caseSensitive", "unknown key"),
         (q(r("a", "=", 1, valueSource="expr")), "/rules/0/valueSource", "unknown valueSource"),
         (q(r("a", "between", "1")), "/rules/0/value", "exactly two values"),
-        (q(r("a", "in", 5)), "/rules/0/value", "comma-separated"),
+        (q(r("a", "in", True)), "/rules/0/value", "comma-separated"),
+        (q(r("a", "in", None)), "/rules/0/value", "comma-separated"),
         (q(r("a", "contains", "x", valueSource="field")), "/rules/0/valueSource", "another field"),
         (q(r("", "=", 1)), "/rules/0/field", "non-empty"),
         (q(r("a", "=", 1, disabled="yes")), "/rules/0/disabled", "true or false"),
@@ -229,7 +230,10 @@ def test_schema_errors_point_into_the_query() -> None:
     with pytest.raises(sk.RuleError) as info:
         from_querybuilder(query, SCHEMA)
     assert [(p.path, p.message) for p in info.value.errors] == [
-        ("/rules/4/value/1", "expected an integer, got 'x'"),
+        (
+            "/rules/4/value/1",
+            "expected an integer, got 'x' (integers in text are ASCII digits with an optional sign)",
+        ),
         ("/rules/6/field", "unknown field 'agee' (did you mean \"age\"?)"),
     ]
 

@@ -106,7 +106,12 @@ class _Binder:
             self.problems.extend(sub.problems)
         since = until = None
         if rule.in_last is not None:
-            since = shift(self.now, -rule.in_last.amount, rule.in_last.unit, self.schema.zone)
+            try:
+                since = shift(self.now, -rule.in_last.amount, rule.in_last.unit, self.schema.zone)
+            except (ValueError, OverflowError):
+                return self.fail(
+                    (*path, "in_last"), "the window starts before the year 1 (check now)"
+                )
             until = self.now
         op = rule.count.operator
         if op == "neq":
@@ -362,7 +367,10 @@ def _as_utc(now: dt.datetime | None) -> dt.datetime:
         raise RuleError("now must be a datetime")
     if now.tzinfo is None or now.utcoffset() is None:
         raise RuleError("now must be timezone-aware")
-    return now.astimezone(dt.UTC)
+    try:
+        return now.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        raise RuleError("now is outside the range of years 1 to 9999 in UTC") from None
 
 
 def bind(

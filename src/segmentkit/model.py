@@ -35,6 +35,7 @@ from .errors import Problem, RuleError, pointer
 __all__ = [
     "MAX_DEPTH",
     "MAX_NODES",
+    "MAX_VALUE_DEPTH",
     "Condition",
     "CountSpec",
     "Duration",
@@ -49,6 +50,13 @@ __all__ = [
 
 MAX_DEPTH = 64
 MAX_NODES = 10_000
+# A rule value is a scalar, a list of scalars or a small object ({"field": ...},
+# {"amount": ..., "unit": ...}); anything nested deeper than this is refused at parse.
+MAX_VALUE_DEPTH = 8
+# No field type holds an integer this large (a double's range ends below 2**1024).
+MAX_INTEGER_BITS = 1100
+# Python refuses to read longer integers from text (sys.get_int_max_str_digits).
+_MAX_JSON_INT_DIGITS = 4_300
 TimeUnit = Literal["minutes", "hours", "days", "weeks", "months", "years"]
 
 
@@ -68,8 +76,12 @@ class _Node(BaseModel):
 
         try:
             return to_text(self)
-        except RuleError:  # a value with no text form (e.g. NaN built in code)
+        except (RuleError, RecursionError, ValueError, TypeError):
+            pass  # a value with no text form (e.g. NaN or a deep list built in code)
+        try:
             return self.to_json()
+        except (RecursionError, ValueError, TypeError):
+            return f"<{type(self).__name__} that has no text or JSON form>"
 
 
 class Duration(_Node):
@@ -210,15 +222,69 @@ def load_json(source: Any, what: str = "rule") -> Any:
                 f"{what} is not valid UTF-8: {exc.reason} at byte {exc.start}"
             ) from None
     if isinstance(source, str):
-        try:
-            return json.loads(source)
-        except json.JSONDecodeError as exc:
-            raise RuleError(
-                f"invalid JSON in {what}: {exc.msg} at line {exc.lineno} column {exc.colno}"
-            ) from None
-        except RecursionError:
-            raise RuleError(f"{what} nested deeper than {MAX_DEPTH} levels") from None
+        return json_loads(source, what)
     return source
+
+
+class _LongNumber(Exception):
+    pass
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_JSON_INT_DIGITS:
+        raise _LongNumber
+    return int(text)
+
+
+def json_loads(text: str, what: str = "rule", path: str = "") -> Any:
+    """``json.loads`` whose every failure is a ``RuleError`` (at ``path``) naming ``what``:
+    syntax errors, nesting too deep for the decoder, and integers too long for Python
+    to read (more than 4,300 digits)."""
+    try:
+        return json.loads(text, parse_int=_parse_int)
+    except json.JSONDecodeError as exc:
+        raise RuleError(
+            f"invalid JSON in {what}: {exc.msg} at line {exc.lineno} column {exc.colno}", path
+        ) from None
+    except _LongNumber:
+        raise RuleError(
+            f"{what} has a number with more than {_MAX_JSON_INT_DIGITS:,} digits", path
+        ) from None
+    except RecursionError:
+        raise RuleError(f"{what} nested deeper than {MAX_DEPTH} levels", path) from None
+    except ValueError as exc:  # pragma: no cover - defensive: any other decoder refusal
+        raise RuleError(f"invalid JSON in {what}: {exc}", path) from None
+
+
+def check_value(value: Any, path: tuple[str | int, ...]) -> None:
+    """Refuse rule values no operator can use and that would break printing them:
+    nested deeper than ``MAX_VALUE_DEPTH``, object keys that are not strings, integers
+    beyond every field type's range. Iterative."""
+    stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 1, path)]
+    while stack:
+        item, depth, where = stack.pop()
+        if isinstance(item, bool) or item is None or isinstance(item, str | float):
+            continue
+        if isinstance(item, int):
+            if item.bit_length() > MAX_INTEGER_BITS:
+                raise RuleError("integer too large for any field type", pointer(where))
+            continue
+        if isinstance(item, Mapping | list | tuple | set | frozenset):
+            if depth > MAX_VALUE_DEPTH:
+                raise RuleError(
+                    f"value nested deeper than {MAX_VALUE_DEPTH} levels", pointer(where)
+                )
+            if isinstance(item, Mapping):
+                for key, child in item.items():
+                    if not isinstance(key, str):
+                        raise RuleError(
+                            f"object keys must be strings, got {type(key).__name__}",
+                            pointer(where),
+                        )
+                    stack.append((child, depth + 1, (*where, key)))
+            else:
+                for i, child in enumerate(item):
+                    stack.append((child, depth + 1, (*where, i)))
 
 
 def check_size(data: Any) -> None:
@@ -234,6 +300,13 @@ def check_size(data: Any) -> None:
             nodes += 1
             if nodes > MAX_NODES:
                 raise RuleError(f"rule has more than {MAX_NODES:,} nodes", pointer(path))
+            for key in node:
+                if not isinstance(key, str):
+                    raise RuleError(
+                        f"object keys must be strings, got {type(key).__name__}", pointer(path)
+                    )
+            if "value" in node:
+                check_value(node["value"], (*path, "value"))
             children = node.get("rules")
             where = node.get("where")
             if (children is not None or where is not None) and depth >= MAX_DEPTH:

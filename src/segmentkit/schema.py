@@ -71,6 +71,9 @@ class Field:
     timezone: str | None = None
     tags: TagStorage | ChildTable | None = None
     naive: bool = True  # datetimes stored without zone (read in ``zone``)
+    #: the collation the column declares, when known (``from_table`` reads it). SQL
+    #: compares strings by code point whatever it is; it decides how (docs/sql.md).
+    collation: str | None = None
     _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     def __hash__(self) -> int:
@@ -81,7 +84,16 @@ class Field:
         return f"Field({self.name!r}, {self.type.value!r})"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "type", FieldType(self.type))
+        if not isinstance(self.name, str) or not self.name:
+            raise RuleError(f"a field name must be a non-empty string, got {_show(self.name)}")
+        try:
+            object.__setattr__(self, "type", FieldType(self.type))
+        except ValueError:
+            kinds = ", ".join(t.value for t in FieldType)
+            raise RuleError(
+                f"unknown field type {_show(self.type)} of field {self.name!r} (one of {kinds})",
+                "/type",
+            ) from None
         if self.operators is not None and not isinstance(self.operators, frozenset):
             object.__setattr__(self, "operators", frozenset(self.operators))
         if self.enum is not None and not isinstance(self.enum, tuple):
@@ -89,9 +101,15 @@ class Field:
         if self.type is FieldType.TAGS and self.tags is None:
             object.__setattr__(self, "tags", TagStorage.JSON)
         if isinstance(self.tags, str) and not isinstance(self.tags, TagStorage):
-            object.__setattr__(self, "tags", TagStorage(self.tags))
+            try:
+                object.__setattr__(self, "tags", TagStorage(self.tags))
+            except ValueError:
+                raise RuleError(
+                    f"unknown tag storage {_show(self.tags)} (array, json or a ChildTable)",
+                    "/tags",
+                ) from None
         if self.timezone is not None:
-            _zone(self.timezone)
+            _zone(self.timezone, "/timezone")
         key = (
             self.name,
             self.type,
@@ -102,6 +120,7 @@ class Field:
             self.timezone,
             self.tags,
             self.naive,
+            self.collation,
         )
         object.__setattr__(self, "_hash", hash(key))
 
@@ -141,11 +160,13 @@ class EventSource:
         )
 
 
-def _zone(name: str) -> ZoneInfo:
+def _zone(name: Any, path: str = "") -> ZoneInfo:
+    if not isinstance(name, str):
+        raise RuleError(f"a time zone must be a string, got {_show(name)}", path)
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise RuleError(f"unknown time zone {_show(name)}", path) from None
 
 
 class Schema:
@@ -167,9 +188,13 @@ class Schema:
         events: EventSource | None = None,
     ) -> None:
         self.fields: dict[str, Field] = {}
-        for f in fields:
+        if isinstance(fields, str | bytes | Mapping) or not isinstance(fields, Iterable):
+            raise RuleError(f"fields must be a list of Field, got {type(fields).__name__}")
+        for i, f in enumerate(fields):
+            if not isinstance(f, Field):
+                raise RuleError(f"expected a Field, got {type(f).__name__}", f"/fields/{i}")
             if f.name in self.fields:
-                raise ValueError(f"duplicate field {f.name!r}")
+                raise RuleError(f"duplicate field {f.name!r}", f"/fields/{i}/name")
             self.fields[f.name] = f
         self.sa_table: sa.Table | None = table if isinstance(table, sa.Table) else None
         self.table: str = table.name if isinstance(table, sa.Table) else table
@@ -177,7 +202,7 @@ class Schema:
         self.key = key
         self.timezone = timezone
         self.events = events
-        self.zone: ZoneInfo = _zone(timezone) if timezone else _UTC
+        self.zone: ZoneInfo = _zone(timezone, "/timezone") if timezone else _UTC
 
     # -- lookup -------------------------------------------------------------
     def __getitem__(self, name: str) -> Field:
@@ -302,6 +327,14 @@ def _field_from_column(col: sa.Column[Any]) -> Field | None:
     if ftype is None:
         return None
     label = col.comment or None
+    collation = getattr(t, "collation", None) if ftype is FieldType.STRING else None
     return Field(
-        col.name, ftype, column=col.name, label=label, enum=enum_values, tags=tags, naive=naive
+        col.name,
+        ftype,
+        column=col.name,
+        label=label,
+        enum=enum_values,
+        tags=tags,
+        naive=naive,
+        collation=collation,
     )

@@ -9,12 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
+import re
 import unicodedata
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 __all__ = [
+    "DECIMAL_MAX_INTEGER_DIGITS",
+    "DECIMAL_MAX_PLACES",
+    "DECIMAL_MAX_SIGNIFICANT_DIGITS",
     "INT64_MAX",
     "INT64_MIN",
     "MAX_STRING_LENGTH",
@@ -26,6 +30,19 @@ __all__ = [
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 MAX_STRING_LENGTH = 1_000_000
+
+# What a decimal rule value may be (docs/semantics.md, "Numbers"): every value within
+# these bounds fits MariaDB's DECIMAL(65, 30) and DuckDB's DECIMAL(38, s) families, and
+# renders as SQL text of at most ~70 characters.
+DECIMAL_MAX_SIGNIFICANT_DIGITS = 38
+DECIMAL_MAX_INTEGER_DIGITS = 35  # |value| < 10**35
+DECIMAL_MAX_PLACES = 30  # at most 30 digits after the decimal point (trailing zeros ignored)
+
+# The number syntax accepted in text (docs/semantics.md): ASCII only, no padding, no
+# digit separators, no "inf"/"nan" words. ``re.ASCII`` keeps [0-9] to ASCII digits.
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_MAX_NUMBER_TEXT = 80
 
 
 class FieldType(enum.StrEnum):
@@ -84,16 +101,21 @@ def _integer(value: Any) -> int:
             raise CoercionError(f"expected an integer, got {value!r}")
         result = int(value)
     elif isinstance(value, str):
-        text = value.strip()
-        if len(text) > 40:
+        if len(value) > 40:
             raise CoercionError("expected an integer, got a long string")
-        try:
-            result = int(text, 10)
-        except ValueError:
-            raise CoercionError(f"expected an integer, got {value!r}") from None
+        if not _INTEGER_TEXT.fullmatch(value):
+            raise CoercionError(
+                f"expected an integer, got {_short(value)} "
+                "(integers in text are ASCII digits with an optional sign)"
+            )
+        result = int(value, 10)
     elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise CoercionError("expected an integer, got a non-finite decimal")
+        if value.adjusted() > 19:
+            raise CoercionError("integer outside the 64-bit range")
         if value != value.to_integral_value():
-            raise CoercionError(f"expected an integer, got {value}")
+            raise CoercionError(f"expected an integer, got {_short(value)}")
         result = int(value)
     else:
         raise CoercionError(f"expected an integer, got {_kind(value)}")
@@ -113,35 +135,80 @@ def _decimal(value: Any) -> Decimal:
     elif isinstance(value, int):
         result = Decimal(value)
     elif isinstance(value, str):
-        if len(value) > 80:
-            raise CoercionError("expected a decimal, got a long string")
-        try:
-            result = Decimal(value.strip())
-        except InvalidOperation:
-            raise CoercionError(f"expected a decimal, got {value!r}") from None
+        result = Decimal(_number_text(value, "a decimal"))
     else:
         raise CoercionError(f"expected a decimal, got {_kind(value)}")
     if not result.is_finite():
         raise CoercionError("decimal must be finite")
-    return result
+    return _bounded_decimal(result)
+
+
+def _bounded_decimal(value: Decimal) -> Decimal:
+    """``value`` if a database column can hold it (the DECIMAL_MAX_* bounds), else an error.
+
+    Works on the digit tuple only: no arithmetic, so a huge exponent costs nothing.
+    """
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    coefficient = list(digits)
+    while coefficient and coefficient[0] == 0:
+        coefficient.pop(0)
+    if not coefficient:  # zero, whatever its exponent: 0E-50 is plain 0
+        return value if exponent >= -DECIMAL_MAX_PLACES else Decimal(0)
+    while exponent < 0 and coefficient[-1] == 0:
+        coefficient.pop()
+        exponent += 1
+    integer_digits = len(coefficient) + exponent
+    if integer_digits > DECIMAL_MAX_INTEGER_DIGITS:
+        raise CoercionError(
+            f"decimal too large: at most {DECIMAL_MAX_INTEGER_DIGITS} digits before the "
+            "decimal point are allowed"
+        )
+    if -exponent > DECIMAL_MAX_PLACES:
+        raise CoercionError(
+            f"decimal too precise: at most {DECIMAL_MAX_PLACES} digits after the decimal "
+            "point are allowed"
+        )
+    significant = len(coefficient) + max(exponent, 0)
+    if significant > DECIMAL_MAX_SIGNIFICANT_DIGITS:
+        raise CoercionError(
+            f"decimal has more than {DECIMAL_MAX_SIGNIFICANT_DIGITS} significant digits"
+        )
+    own_exponent = value.as_tuple().exponent
+    assert isinstance(own_exponent, int)
+    if own_exponent < -DECIMAL_MAX_PLACES:  # within bounds only without its trailing zeros
+        return Decimal((sign, tuple(coefficient), exponent))
+    return value
+
+
+def _number_text(value: str, what: str) -> str:
+    """``value`` if it is in the accepted number syntax, else a CoercionError."""
+    if len(value) > _MAX_NUMBER_TEXT:
+        raise CoercionError(f"expected {what}, got a long string")
+    if not _NUMBER_TEXT.fullmatch(value):
+        raise CoercionError(
+            f"expected {what}, got {_short(value)} (numbers in text are ASCII: an optional "
+            "sign, digits, an optional decimal point and an optional exponent, no spaces)"
+        )
+    return value
 
 
 def _float(value: Any) -> float:
     if isinstance(value, bool):
         raise CoercionError("expected a number, got a boolean")
     if isinstance(value, int | float | Decimal):
-        result = float(value)
-    elif isinstance(value, str):
-        if len(value) > 80:
-            raise CoercionError("expected a number, got a long string")
         try:
-            result = float(value.strip())
-        except ValueError:
-            raise CoercionError(f"expected a number, got {value!r}") from None
+            result = float(value)
+        except OverflowError:
+            raise CoercionError("number outside the range of a double") from None
+    elif isinstance(value, str):
+        result = float(_number_text(value, "a number"))
     else:
         raise CoercionError(f"expected a number, got {_kind(value)}")
     if not math.isfinite(result):
-        raise CoercionError("number must be finite")
+        if isinstance(value, float) or (isinstance(value, Decimal) and not value.is_finite()):
+            raise CoercionError("number must be finite")
+        raise CoercionError("number outside the range of a double")
     return result
 
 
@@ -195,7 +262,12 @@ def _datetime(value: Any, zone: ZoneInfo | None) -> dt.datetime:
                 "datetime has no time zone (give an offset, or declare the field's zone)"
             )
         result = result.replace(tzinfo=zone)
-    return result.astimezone(dt.UTC)
+    try:
+        return result.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        raise CoercionError(
+            f"datetime {_short(value)} is outside the range of years 1 to 9999 in UTC"
+        ) from None
 
 
 def _tag(value: Any) -> str:
@@ -247,6 +319,8 @@ def _kind(value: Any) -> str:
 
 
 def _short(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return "a very large integer"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 

@@ -189,5 +189,9 @@ def is_field_ref(value: Any) -> bool:
 
 
 def show(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
+    """A short rendering of an input value for an error message (never raises)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (ValueError, TypeError, RecursionError):  # huge ints, odd keys, deep nesting
+        text = f"a {type(value).__name__} value"
     return text if len(text) <= 60 else text[:57] + "..."

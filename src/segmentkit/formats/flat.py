@@ -25,8 +25,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import RuleError
-from ..model import Condition, Group, parse
+from ..errors import RuleError, pointer
+from ..model import Condition, Group, json_loads, parse
 from ..schema import Schema
 from ._common import Node, PathMap, Problems, as_rule, check_tree_depth, show
 
@@ -50,6 +50,8 @@ def from_rows(
     Errors point at ``/<row index in the input>/<column>``.
     """
     problems = Problems()
+    if isinstance(rows, str | bytes | bytearray | Mapping) or not isinstance(rows, Iterable):
+        raise RuleError(f"expected a list of rule rows, got {type(rows).__name__}")
     items = list(rows)
     if len(items) > MAX_ROWS:
         raise RuleError(f"more than {MAX_ROWS:,} rule rows")
@@ -126,9 +128,9 @@ def _condition(row: Any, i: int, problems: Problems, json_values: bool) -> dict[
     out: dict[str, Any] = {"field": field, "operator": operator}
     if json_values and isinstance(value, str):
         try:
-            value = json.loads(value)
-        except (json.JSONDecodeError, RecursionError):
-            problems.add((i, "value"), f"value is not valid JSON: {show(value)}")
+            value = json_loads(value, "value", pointer((i, "value")))
+        except RuleError as exc:
+            problems.add((i, "value"), f"{exc.errors[0].message}: {show(value)}")
             return None
     if value is not _MISSING and value is not None:
         out["value"] = value

@@ -91,9 +91,24 @@ _RULE_KEYS = frozenset(
 Disabled = Literal["error", "drop"]
 
 
+# JavaScript's String.prototype.trim() removes these (WhiteSpace and LineTerminator of
+# ECMA-262); Python's str.strip() differs (it also strips U+001C..U+001F and U+0085 and
+# keeps U+FEFF), so the set is spelt out.
+JS_WHITESPACE = (
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+
+
+def js_trim(text: str) -> str:
+    """``text.trim()`` as JavaScript computes it."""
+    return text.strip(JS_WHITESPACE)
+
+
 def split_list(text: str) -> list[str]:
-    """Split react-querybuilder's comma-separated list: ``\\,`` is a literal comma and
-    each item is trimmed (as its ``toArray`` does)."""
+    """Read react-querybuilder's comma-separated list as its ``toArray`` does: split at
+    commas (``\\,`` is a literal comma), drop the items that are empty or only white
+    space, and trim the rest (JavaScript's ``trim``)."""
     items: list[str] = []
     current: list[str] = []
     i = 0
@@ -104,13 +119,13 @@ def split_list(text: str) -> list[str]:
             i += 2
             continue
         if ch == ",":
-            items.append("".join(current).strip())
+            items.append("".join(current))
             current = []
         else:
             current.append(ch)
         i += 1
-    items.append("".join(current).strip())
-    return items
+    items.append("".join(current))
+    return [trimmed for item in items if (trimmed := js_trim(item))]
 
 
 def _join_list(values: Iterable[str]) -> str:
@@ -381,10 +396,16 @@ class _Importer:
         return {"field": value}
 
     def list_value(self, raw: Any, path: Path) -> list[Any] | None:
+        """A list value as react-querybuilder's ``toArray`` reads it: string items of an
+        array are trimmed, comma text is split (empty items dropped), a number is a list
+        of one. Anything else (null, booleans, objects) is refused rather than read as
+        an empty list."""
         if isinstance(raw, list):
-            return list(raw)
+            return [js_trim(v) if isinstance(v, str) else v for v in raw]
         if isinstance(raw, str):
-            return split_list(raw) if raw.strip() else []
+            return split_list(raw)
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            return [raw]
         self.problems.add(path, f"expected an array or a comma-separated string, got {show(raw)}")
         return None
 
@@ -444,6 +465,19 @@ def _export_value(cond: Condition, path: Path, problems: Problems) -> dict[str, 
             problems.add(
                 (*path, "value"), "a list mixing fields and values has no react-querybuilder form"
             )
+        for i, item in enumerate(value):
+            # react-querybuilder trims list items and its comma editor drops empty ones:
+            # such an item would come back as a different value.
+            if isinstance(item, str) and js_trim(item) != item:
+                problems.add(
+                    (*path, "value", i),
+                    f"list item {show(item)} has no react-querybuilder form: "
+                    + (
+                        "react-querybuilder drops empty list items"
+                        if not js_trim(item)
+                        else "react-querybuilder trims the white space around list items"
+                    ),
+                )
         return {"value": list(value)}
     if is_field_ref(value):
         return {"value": value["field"], "valueSource": "field"}

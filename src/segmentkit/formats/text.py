@@ -52,12 +52,14 @@ from sqlglot import Token, Tokenizer, TokenType
 from sqlglot.errors import TokenError
 
 from ..errors import RuleError
-from ..model import MAX_DEPTH, Condition, EventCondition, Group, SegmentRef, parse
+from ..model import MAX_DEPTH, Condition, EventCondition, Group, SegmentRef, json_loads, parse
 from ._common import Node, check_tree_depth, is_field_ref
 
 __all__ = ["RESERVED", "parse_text", "to_text"]
 
 MAX_TEXT_LENGTH = 10_000_000
+# Longer numbers hold no value any field type accepts (a double ends near 1.8e308).
+_MAX_NUMBER_LENGTH = 400
 
 # Words with a meaning in the grammar; as field names they must be double-quoted.
 RESERVED = frozenset(
@@ -431,7 +433,7 @@ class _Parser:
 
     def integer(self) -> int:
         tok = self.expect_type(TokenType.NUMBER, "a whole number")
-        if not tok.text.isdigit():
+        if not (tok.text.isascii() and tok.text.isdigit()) or len(tok.text) > 12:
             raise self.fail("a whole number", tok)
         return int(tok.text)
 
@@ -574,9 +576,9 @@ class _Parser:
         if self.take("json"):
             src = self.expect_type(TokenType.STRING, "a quoted JSON value after 'json'")
             try:
-                return json.loads(src.text)
-            except (json.JSONDecodeError, RecursionError) as exc:
-                raise RuleError(f"{self.where(src)}: invalid JSON after 'json': {exc}") from None
+                return json_loads(src.text, "the value after 'json'")
+            except RuleError as exc:
+                raise RuleError(f"{self.where(src)}: {exc.errors[0].message}") from None
         return {
             "field": self.field_name(
                 "a value (a 'string', a number, true, false, null, (list) or a field)"
@@ -590,6 +592,10 @@ class _Parser:
             sign = "-"
         tok = self.expect_type(TokenType.NUMBER, "a number")
         text = sign + tok.text
+        if len(tok.text) > _MAX_NUMBER_LENGTH:
+            raise RuleError(
+                f"{self.where(tok)}: number longer than {_MAX_NUMBER_LENGTH} characters"
+            )
         if tok.text.isdigit():
             return int(text)
         try:
