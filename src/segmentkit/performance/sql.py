@@ -1,0 +1,603 @@
+"""The SQL engine: the whole rollup as one statement run inside the database.
+
+The statement is a sqlglot tree rendered per dialect by the project's SQL compiler
+(SQLite, DuckDB, PostgreSQL, MariaDB/MySQL from one builder). Period boundaries are
+bound as UTC instants computed in Python (:mod:`.periods`); no ``date_trunc``, no
+session zone. Its parts, as common table expressions:
+
+``periods``  ``(i, s, e)`` for the periods asked, contiguous, from parameters.
+``segs``     the segment ids asked, from parameters.
+``h``        the history of those segments before the last period's end, each change
+             with the time of that contact's next change (``LEAD`` over ``at, id``).
+``iv``       membership intervals ``[a, r)``: an ``added`` change and the next change
+             (``r`` NULL: open); zero-length ones dropped.
+``chg``      added/removed changes per period.
+``ia``/``ir`` interval starts/ends per period (and how many exactly at its start).
+``base``     members just before the first period.
+``nx``       per period and contact: entered after the start (``n``), was a member
+             at the start and left during the period (``x``) — what ``exposed``
+             needs beyond the members at the start, counted distinct.
+``act``, ``conv``, ``camp``  events joined to the interval containing them.
+
+Members at each period's end are ``base`` plus a running sum (a window) of starts
+minus ends; members at the start follow from it and the changes exactly at the
+start. The result has one row per segment and period.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy.engine import Connection
+from sqlglot import exp
+
+from ..compile.sql import SqlQuery, render_statement
+from ..store.tables import DEFAULT_TABLES, Tables
+from ..types import FieldType
+from .config import PerformanceConfig
+from .periods import Period
+from .rows import PerformanceRow, make_row
+
+__all__ = ["build_rollup", "compute", "dialect_of", "rollup_query"]
+
+
+class StatementCompiler(Protocol):
+    """What a statement builder uses of the dialect's compiler."""
+
+    name: str
+    sqlglot_dialect: str
+    naive_timestamp: str
+    temporal_as_text: bool
+
+    def param(self, index: int, field_type: FieldType) -> exp.Expression: ...
+
+
+Build = Callable[[StatementCompiler], exp.Expression]
+
+
+# --------------------------------------------------------------------- rendering
+def render(build: Build, dialect: str, values: Sequence[Any]) -> SqlQuery:
+    """Render ``build`` for ``dialect`` on the rule compiler (one builder, every dialect)."""
+    return render_statement(build, dialect, values)  # type: ignore[arg-type]
+
+
+def dialect_of(connection: Connection) -> str:
+    """segmentkit's dialect name for a SQLAlchemy connection."""
+    name = connection.dialect.name
+    return {"postgresql": "postgres", "mariadb": "mysql"}.get(name, name)
+
+
+# ----------------------------------------------------------------------- helpers
+def _id(name: str) -> exp.Identifier:
+    return exp.Identifier(this=name, quoted=True)
+
+
+def _col(name: str, table: str | None = None) -> exp.Column:
+    return exp.Column(this=_id(name), table=_id(table) if table else None)
+
+
+def _table(name: str, schema: str | None = None, alias: str | None = None) -> exp.Table:
+    return exp.Table(
+        this=_id(name),
+        db=_id(schema) if schema else None,
+        alias=exp.TableAlias(this=_id(alias)) if alias else None,
+    )
+
+
+def _num(n: int) -> exp.Expression:
+    return exp.Literal.number(n)
+
+
+def _as(e: exp.Expression, name: str) -> exp.Alias:
+    return exp.Alias(this=e, alias=_id(name))
+
+
+def _and(*conds: exp.Expression) -> exp.Expression:
+    out = conds[0]
+    for c in conds[1:]:
+        out = exp.And(this=out, expression=c)
+    return out
+
+
+def _or(a: exp.Expression, b: exp.Expression) -> exp.Expression:
+    return exp.Paren(this=exp.Or(this=a, expression=b))
+
+
+def _is_null(e: exp.Expression) -> exp.Expression:
+    return exp.Is(this=e, expression=exp.Null())
+
+
+def _case_count(cond: exp.Expression) -> exp.Expression:
+    return exp.Sum(this=exp.Case(ifs=[exp.If(this=cond, true=_num(1))], default=_num(0)))
+
+
+def _zero(e: exp.Expression) -> exp.Expression:
+    return exp.Coalesce(this=e, expressions=[_num(0)])
+
+
+def _in(e: exp.Expression, items: list[exp.Expression]) -> exp.Expression:
+    return exp.In(this=e, expressions=items)
+
+
+def _within(t: exp.Expression, p: str) -> exp.Expression:
+    """``s <= t < e`` of period alias ``p``."""
+    return _and(
+        exp.GTE(this=t, expression=_col("s", p)), exp.LT(this=t.copy(), expression=_col("e", p))
+    )
+
+
+#: Prefix of the statement's own table expressions (never a source table's name).
+_CTE = "sk_perf_"
+
+
+def _asc(e: exp.Expression) -> exp.Ordered:
+    # Never NULL; stating the default NULL order keeps sqlglot from translating one
+    # (MySQL cannot say NULLS LAST in a window).
+    return exp.Ordered(this=e, nulls_first=True)
+
+
+def _select(*cols: exp.Expression) -> exp.Select:
+    return exp.Select(expressions=list(cols))
+
+
+# ----------------------------------------------------------------------- builder
+class _Params:
+    """Values in bind order; the builder asks the compiler for a placeholder each."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self.types: list[FieldType] = []
+
+    def add(self, value: Any, ftype: FieldType) -> int:
+        self.values.append(value)
+        self.types.append(ftype)
+        return len(self.values) - 1
+
+
+def build_rollup(
+    config: PerformanceConfig,
+    periods: Sequence[Period],
+    segments: Sequence[str],
+    tables: Tables = DEFAULT_TABLES,
+) -> tuple[Build, list[Any]]:
+    """The statement builder and its parameter values (for :func:`render`)."""
+    if not periods or not segments:
+        raise ValueError("a rollup needs at least one period and one segment")
+    for a, b in itertools.pairwise(periods):
+        if a.end != b.start:
+            raise ValueError("the periods of one rollup must be contiguous")
+    params = _Params()
+    bounds = [
+        (params.add(p.start, FieldType.DATETIME), params.add(p.end, FieldType.DATETIME))
+        for p in periods
+    ]
+    seg_slots = [params.add(s, FieldType.STRING) for s in segments]
+    lo_slot = bounds[0][0]
+    hi_slot = bounds[-1][1]
+    act = config.activity if config.wants("active") else None
+    name_slots = [params.add(n, FieldType.STRING) for n in (act.events or ())] if act else []
+    conv = (
+        config.conversions
+        if any(config.wants(m) for m in ("conversions", "converting", "conversion_rate", "revenue"))
+        else None
+    )
+    camp = config.campaigns if config.wants("campaigns") else None
+    hist = tables.history
+
+    def build(c: StatementCompiler) -> exp.Expression:
+        def ts(slot: int) -> exp.Expression:
+            ph = c.param(slot, FieldType.DATETIME)
+            if c.temporal_as_text:  # SQLite: text in SQLAlchemy's storage format
+                return ph
+            return exp.Cast(
+                this=ph, to=exp.DataType.build(c.naive_timestamp, dialect=c.sqlglot_dialect)
+            )
+
+        def segs_in(e: exp.Expression) -> exp.Expression:
+            return _in(e, [c.param(s, FieldType.STRING) for s in seg_slots])
+
+        ctes: list[tuple[str, exp.Expression]] = []
+        # periods(i, s, e)
+        union: exp.Expression | None = None
+        for i, (s, e) in enumerate(bounds):
+            part = _select(_as(_num(i), "i"), _as(ts(s), "s"), _as(ts(e), "e"))
+            union = (
+                part if union is None else exp.Union(this=union, expression=part, distinct=False)
+            )
+        assert union is not None
+        ctes.append((_CTE + "periods", union))
+        # segs(seg)
+        union = None
+        for s in seg_slots:
+            part = _select(_as(c.param(s, FieldType.STRING), "seg"))
+            union = (
+                part if union is None else exp.Union(this=union, expression=part, distinct=False)
+            )
+        assert union is not None
+        ctes.append((_CTE + "segs", union))
+        # h: history with each change's successor time
+        window = exp.Window(
+            this=exp.Anonymous(this="LEAD", expressions=[_col("at")]),
+            partition_by=[_col("segment_id"), _col("contact_key")],
+            order=exp.Order(expressions=[_asc(_col("at")), _asc(_col("id"))]),
+        )
+        ctes.append(
+            (
+                _CTE + "h",
+                _select(
+                    _as(_col("segment_id"), "seg"),
+                    _as(_col("contact_key"), "k"),
+                    _as(_col("change"), "chg"),
+                    _as(_col("at"), "at"),
+                    _as(window, "nxt"),
+                )
+                .from_(_table(hist.name, hist.schema), copy=False)
+                .where(
+                    _and(
+                        segs_in(_col("segment_id")), exp.LT(this=_col("at"), expression=ts(hi_slot))
+                    ),
+                    copy=False,
+                ),
+            )
+        )
+        ctes.append(
+            (
+                _CTE + "iv",
+                _select(_col("seg"), _col("k"), _as(_col("at"), "a"), _as(_col("nxt"), "r"))
+                .from_(_table(_CTE + "h"), copy=False)
+                .where(
+                    _and(
+                        exp.EQ(this=_col("chg"), expression=exp.Literal.string("added")),
+                        _or(_is_null(_col("nxt")), exp.GT(this=_col("nxt"), expression=_col("at"))),
+                    ),
+                    copy=False,
+                ),
+            )
+        )
+        ctes.append(
+            (
+                _CTE + "chg",
+                _select(
+                    _col("i", "p"),
+                    _col("seg", "h"),
+                    _as(
+                        _case_count(
+                            exp.EQ(this=_col("chg", "h"), expression=exp.Literal.string("added"))
+                        ),
+                        "added",
+                    ),
+                    _as(
+                        _case_count(
+                            exp.EQ(this=_col("chg", "h"), expression=exp.Literal.string("removed"))
+                        ),
+                        "removed",
+                    ),
+                )
+                .from_(_table(_CTE + "h", alias="h"), copy=False)
+                .join(
+                    _table(_CTE + "periods", alias="p"),
+                    on=_within(_col("at", "h"), "p"),
+                    copy=False,
+                )
+                .group_by(_col("i", "p"), _col("seg", "h"), copy=False),
+            )
+        )
+        for name, point, count, at_start in (("ia", "a", "n_a", "a0"), ("ir", "r", "n_r", "r0")):
+            ctes.append(
+                (
+                    _CTE + name,
+                    _select(
+                        _col("i", "p"),
+                        _col("seg", "v"),
+                        _as(exp.Count(this=exp.Star()), count),
+                        _as(
+                            _case_count(exp.EQ(this=_col(point, "v"), expression=_col("s", "p"))),
+                            at_start,
+                        ),
+                    )
+                    .from_(_table(_CTE + "iv", alias="v"), copy=False)
+                    .join(
+                        _table(_CTE + "periods", alias="p"),
+                        on=_within(_col(point, "v"), "p"),
+                        copy=False,
+                    )
+                    .group_by(_col("i", "p"), _col("seg", "v"), copy=False),
+                )
+            )
+        ctes.append(
+            (
+                _CTE + "base",
+                _select(_col("seg"), _as(exp.Count(this=exp.Star()), "n"))
+                .from_(_table(_CTE + "iv"), copy=False)
+                .where(
+                    _and(
+                        exp.LT(this=_col("a"), expression=ts(lo_slot)),
+                        _or(_is_null(_col("r")), exp.GTE(this=_col("r"), expression=ts(lo_slot))),
+                    ),
+                    copy=False,
+                )
+                .group_by(_col("seg"), copy=False),
+            )
+        )
+        entered = (
+            _select(
+                _col("i", "p"),
+                _col("seg", "v"),
+                _col("k", "v"),
+                _as(_num(1), "n"),
+                _as(_num(0), "x"),
+            )
+            .from_(_table(_CTE + "iv", alias="v"), copy=False)
+            .join(
+                _table(_CTE + "periods", alias="p"),
+                on=_and(
+                    exp.GT(this=_col("a", "v"), expression=_col("s", "p")),
+                    exp.LT(this=_col("a", "v"), expression=_col("e", "p")),
+                ),
+                copy=False,
+            )
+        )
+        left = (
+            _select(
+                _col("i", "p"),
+                _col("seg", "v"),
+                _col("k", "v"),
+                _as(_num(0), "n"),
+                _as(_num(1), "x"),
+            )
+            .from_(_table(_CTE + "iv", alias="v"), copy=False)
+            .join(
+                _table(_CTE + "periods", alias="p"),
+                on=_and(
+                    exp.GT(this=_col("r", "v"), expression=_col("s", "p")),
+                    exp.LT(this=_col("r", "v"), expression=_col("e", "p")),
+                    exp.LTE(this=_col("a", "v"), expression=_col("s", "p")),
+                ),
+                copy=False,
+            )
+        )
+        ctes.append((_CTE + "nx_rows", exp.Union(this=entered, expression=left, distinct=False)))
+        ctes.append(
+            (
+                _CTE + "nx_k",
+                _select(
+                    _col("i"),
+                    _col("seg"),
+                    _col("k"),
+                    _as(exp.Max(this=_col("n")), "n"),
+                    _as(exp.Max(this=_col("x")), "x"),
+                )
+                .from_(_table(_CTE + "nx_rows"), copy=False)
+                .group_by(_col("i"), _col("seg"), _col("k"), copy=False),
+            )
+        )
+        ctes.append(
+            (
+                _CTE + "nx",
+                _select(
+                    _col("i"),
+                    _col("seg"),
+                    _as(exp.Sum(this=_col("n")), "new_k"),
+                    _as(exp.Sum(this=exp.Mul(this=_col("n"), expression=_col("x"))), "both_k"),
+                )
+                .from_(_table(_CTE + "nx_k"), copy=False)
+                .group_by(_col("i"), _col("seg"), copy=False),
+            )
+        )
+
+        def events(
+            name: str,
+            table: str,
+            schema: str | None,
+            key: str,
+            time: str,
+            aggs: list[exp.Expression],
+            extra: exp.Expression | None,
+        ) -> None:
+            t = _col(time, "ev")
+            cond = _and(
+                exp.GTE(this=t, expression=ts(lo_slot)),
+                exp.LT(this=t.copy(), expression=ts(hi_slot)),
+            )
+            if extra is not None:
+                cond = _and(cond, extra)
+            member = _and(
+                exp.EQ(this=_col("k", "v"), expression=_col(key, "ev")),
+                exp.LTE(this=_col("a", "v"), expression=t.copy()),
+                _or(_is_null(_col("r", "v")), exp.LT(this=t.copy(), expression=_col("r", "v"))),
+            )
+            ctes.append(
+                (
+                    name,
+                    _select(_col("i", "p"), _col("seg", "v"), *aggs)
+                    .from_(_table(table, schema, "ev"), copy=False)
+                    .join(_table(_CTE + "iv", alias="v"), on=member, copy=False)
+                    .join(
+                        _table(_CTE + "periods", alias="p"), on=_within(t.copy(), "p"), copy=False
+                    )
+                    .where(cond, copy=False)
+                    .group_by(_col("i", "p"), _col("seg", "v"), copy=False),
+                )
+            )
+
+        if act is not None:
+            extra = None
+            if act.events is not None:
+                assert act.name is not None
+                extra = _in(
+                    _col(act.name, "ev"), [c.param(s, FieldType.STRING) for s in name_slots]
+                )
+            events(
+                _CTE + "act",
+                act.table,
+                act.table_schema,
+                act.key,
+                act.time,
+                [_as(exp.Count(this=exp.Distinct(expressions=[_col(act.key, "ev")])), "active")],
+                extra,
+            )
+        if conv is not None:
+            aggs: list[exp.Expression] = [
+                _as(exp.Count(this=exp.Star()), "conversions"),
+                _as(exp.Count(this=exp.Distinct(expressions=[_col(conv.key, "ev")])), "converting"),
+            ]
+            if conv.revenue is not None:
+                units = exp.Cast(
+                    this=exp.Round(
+                        this=exp.Mul(
+                            this=_col(conv.revenue, "ev"), expression=_num(10**conv.revenue_scale)
+                        )
+                    ),
+                    to=exp.DataType.build("BIGINT"),
+                )
+                aggs.append(_as(exp.Sum(this=units), "revenue"))
+            events(_CTE + "conv", conv.table, conv.table_schema, conv.key, conv.time, aggs, None)
+        if camp is not None:
+            t = _col(camp.time, "cs")
+            ctes.append(
+                (
+                    _CTE + "camp",
+                    _select(
+                        _col("i", "p"),
+                        _as(_col(camp.segment, "cs"), "seg"),
+                        _as(
+                            exp.Count(this=exp.Distinct(expressions=[_col(camp.campaign, "cs")])),
+                            "campaigns",
+                        ),
+                    )
+                    .from_(_table(camp.table, camp.table_schema, "cs"), copy=False)
+                    .join(_table(_CTE + "periods", alias="p"), on=_within(t, "p"), copy=False)
+                    .where(segs_in(_col(camp.segment, "cs")), copy=False)
+                    .group_by(_col("i", "p"), _col(camp.segment, "cs"), copy=False),
+                )
+            )
+
+        net = exp.Sub(this=_zero(_col("n_a", "ia")), expression=_zero(_col("n_r", "ir")))
+        running = exp.Window(
+            this=exp.Sum(this=net),
+            partition_by=[_col("seg", "g")],
+            order=exp.Order(expressions=[_asc(_col("i", "g"))]),
+            spec=exp.WindowSpec(
+                kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
+            ),
+        )
+        outs: list[exp.Expression] = [
+            _col("seg", "g"),
+            _col("i", "g"),
+            _as(exp.Add(this=_zero(_col("n", "b")), expression=running), "members_end"),
+            _as(net.copy(), "net"),
+            _as(exp.Sub(this=_zero(_col("a0", "ia")), expression=_zero(_col("r0", "ir"))), "net0"),
+            _as(_zero(_col("added", "chg")), "added"),
+            _as(_zero(_col("removed", "chg")), "removed"),
+            _as(_zero(_col("new_k", "nx")), "new_k"),
+            _as(_zero(_col("both_k", "nx")), "both_k"),
+        ]
+        grid = (
+            _select(_col("seg", "sg"), _col("i", "pp"))
+            .from_(_table(_CTE + "segs", alias="sg"), copy=False)
+            .join(_table(_CTE + "periods", alias="pp"), join_type="CROSS", copy=False)
+        )
+        ctes.append((_CTE + "grid", grid))
+        q = _select().from_(_table(_CTE + "grid", alias="g"), copy=False)
+        q = q.join(
+            _table(_CTE + "base", alias="b"),
+            on=exp.EQ(this=_col("seg", "b"), expression=_col("seg", "g")),
+            join_type="LEFT",
+            copy=False,
+        )
+
+        def on(alias: str) -> exp.Expression:
+            return _and(
+                exp.EQ(this=_col("i", alias), expression=_col("i", "g")),
+                exp.EQ(this=_col("seg", alias), expression=_col("seg", "g")),
+            )
+
+        for alias in ("ia", "ir", "chg", "nx"):
+            q = q.join(
+                _table(_CTE + alias, alias=alias), on=on(alias), join_type="LEFT", copy=False
+            )
+        if act is not None:
+            q = q.join(
+                _table(_CTE + "act", alias="act"), on=on("act"), join_type="LEFT", copy=False
+            )
+            outs.append(_as(_zero(_col("active", "act")), "active"))
+        if conv is not None:
+            q = q.join(
+                _table(_CTE + "conv", alias="conv"), on=on("conv"), join_type="LEFT", copy=False
+            )
+            outs.append(_as(_zero(_col("conversions", "conv")), "conversions"))
+            outs.append(_as(_zero(_col("converting", "conv")), "converting"))
+            if conv.revenue is not None:
+                outs.append(_as(_zero(_col("revenue", "conv")), "revenue"))
+        if camp is not None:
+            q = q.join(
+                _table(_CTE + "camp", alias="camp"), on=on("camp"), join_type="LEFT", copy=False
+            )
+            outs.append(_as(_zero(_col("campaigns", "camp")), "campaigns"))
+        q.set("expressions", outs)
+        q = q.order_by(_col("seg", "g"), _col("i", "g"), copy=False)
+        with_ = exp.With(
+            expressions=[exp.CTE(this=body, alias=exp.TableAlias(this=_id(n))) for n, body in ctes]
+        )
+        q.set("with_", with_)
+        return q
+
+    return build, params.values
+
+
+def rollup_query(
+    config: PerformanceConfig,
+    periods: Sequence[Period],
+    segments: Sequence[str],
+    dialect: str,
+    tables: Tables = DEFAULT_TABLES,
+) -> SqlQuery:
+    """The rollup statement for ``dialect`` with its bound parameters."""
+    build, values = build_rollup(config, periods, segments, tables)
+    return render(build, dialect, values)
+
+
+def compute(
+    connection: Connection,
+    config: PerformanceConfig,
+    periods: Sequence[Period],
+    segments: Sequence[str],
+    tables: Tables = DEFAULT_TABLES,
+) -> list[PerformanceRow]:
+    """Run the rollup on ``connection``: one row per segment and period (segments in
+    the given order, periods in order). ``periods`` must be contiguous."""
+    if not periods or not segments:
+        return []
+    q = rollup_query(config, periods, segments, dialect_of(connection), tables)
+    params = tuple(q.params) if isinstance(q.params, list) else q.params
+    result = connection.exec_driver_sql(q.text, params)
+    names = list(result.keys())
+    got: dict[tuple[str, int], dict[str, Any]] = {}
+    for raw in result:
+        rec = dict(zip(names, raw, strict=True))
+        got[(str(rec["seg"]), int(rec["i"]))] = rec
+    order = {s: n for n, s in enumerate(segments)}
+    out: list[PerformanceRow] = []
+    for seg in sorted({s for s, _ in got} | set(segments), key=lambda s: order.get(s, len(order))):
+        if seg not in order:
+            continue
+        for i, period in enumerate(periods):
+            out.append(make_row(config, seg, period, _counts(got[(seg, i)])))
+    return out
+
+
+def _counts(rec: dict[str, Any]) -> dict[str, int]:
+    members_end = int(rec["members_end"])
+    members_start = members_end - int(rec["net"]) + int(rec["net0"])
+    counts = {
+        "members_start": members_start,
+        "members_end": members_end,
+        "added": int(rec["added"]),
+        "removed": int(rec["removed"]),
+        "exposed": members_start + int(rec["new_k"]) - int(rec["both_k"]),
+    }
+    for name in ("active", "conversions", "converting", "revenue", "campaigns"):
+        counts[name] = int(rec.get(name) or 0)
+    return counts
