@@ -14,6 +14,8 @@ Five tables, named with a prefix (``sk_`` by default) so they sit next to a host
 ``runs``      one row per recalculation attempt: as-of ``now``, started/finished,
               rule hash, counts, status (``succeeded``/``failed``), error.
 ``outbox``    events written in the transaction of the change, delivered later.
+``performance``       metrics per segment and period (:mod:`segmentkit.performance`),
+``performance_runs``  one row per performance refresh.
 
 Contact keys are stored with a configurable SQLAlchemy type (``BigInteger`` by
 default; pass ``sa.String(64)`` for text keys). Datetimes are stored as naive UTC
@@ -91,10 +93,20 @@ class Tables:
     history: sa.Table
     runs: sa.Table
     outbox: sa.Table
+    performance: sa.Table
+    performance_runs: sa.Table
 
     @property
     def all(self) -> tuple[sa.Table, ...]:
-        return (self.segments, self.members, self.history, self.runs, self.outbox)
+        return (
+            self.segments,
+            self.members,
+            self.history,
+            self.runs,
+            self.outbox,
+            self.performance,
+            self.performance_runs,
+        )
 
 
 def make_tables(
@@ -192,7 +204,51 @@ def make_tables(
         sa.Column("delivered_at", UTCDateTime(), nullable=True),
         sa.Index(f"{p}outbox_pending", "delivered_at", "id"),
     )
-    return Tables(md, prefix, key, segments, members, history, runs, outbox)
+    # Segment performance per period (segmentkit.performance): one row per config,
+    # segment, grain and period start; revenue as an integer of 10**-scale units so
+    # every backend stores it exactly.
+    performance = sa.Table(
+        f"{p}performance",
+        md,
+        sa.Column("config", sa.String(64), primary_key=True),
+        sa.Column("segment_id", sa.String(ID_LENGTH), primary_key=True),
+        sa.Column("grain", sa.String(8), primary_key=True),
+        sa.Column("period_start", UTCDateTime(), primary_key=True),
+        sa.Column("period_end", UTCDateTime(), nullable=False),
+        sa.Column("label", sa.Date(), nullable=False),  # local date the period starts on
+        sa.Column("timezone", sa.String(64), nullable=False),
+        sa.Column("config_hash", sa.String(16), nullable=False),
+        *(
+            sa.Column(name, sa.BigInteger(), nullable=True)
+            for name in (
+                "members_start", "members_end", "added", "removed", "exposed", "active",
+                "conversions", "converting", "revenue_units", "campaigns",
+            )
+        ),
+        sa.Column("revenue_scale", sa.SmallInteger(), nullable=True),
+        sa.Column("final", sa.Boolean(), nullable=False),
+        sa.Column("computed_at", UTCDateTime(), nullable=False),
+        sa.Column("run_id", sa.BigInteger(), nullable=True),
+    )
+    performance_runs = sa.Table(
+        f"{p}performance_runs",
+        md,
+        sa.Column("id", _Id, primary_key=True, autoincrement=True),
+        sa.Column("config", sa.String(64), nullable=False),
+        sa.Column("as_of", UTCDateTime(), nullable=False),
+        sa.Column("started_at", UTCDateTime(), nullable=False),
+        sa.Column("finished_at", UTCDateTime(), nullable=True),
+        sa.Column("first_period", UTCDateTime(), nullable=True),
+        sa.Column("periods", sa.BigInteger(), nullable=False),
+        sa.Column("segments", sa.BigInteger(), nullable=False),
+        sa.Column("rows_written", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Index(f"{p}performance_runs_config", "config", "id"),
+    )
+    return Tables(
+        md, prefix, key, segments, members, history, runs, outbox, performance, performance_runs
+    )
 
 
 DEFAULT_TABLES = make_tables()
