@@ -377,11 +377,69 @@ def _reflect(engine: sa.Engine, name: str) -> sa.Table:
     try:
         return sa.Table(table_name, sa.MetaData(), autoload_with=engine, schema=db_schema or None)
     except sa.exc.NoSuchTableError:
-        names = sa.inspect(engine).get_table_names(schema=db_schema or None)
-        shown = ", ".join(sorted(names)[:20]) or "none"
-        raise click.BadParameter(
-            f"no table {name!r} in the database (tables: {shown})", param_hint="--table"
-        ) from None
+        _no_such_table(engine, name, db_schema)
+
+
+def _no_such_table(engine: sa.Engine, name: str, db_schema: str) -> NoReturn:
+    names = sa.inspect(engine).get_table_names(schema=db_schema or None)
+    shown = ", ".join(sorted(names)[:20]) or "none"
+    raise click.BadParameter(
+        f"no table {name!r} in the database (tables: {shown})", param_hint="--table"
+    )
+
+
+_SA_TYPES: dict[FieldType, Any] = {
+    FieldType.STRING: sa.String(),
+    FieldType.INTEGER: sa.BigInteger(),
+    FieldType.DECIMAL: sa.Numeric(),
+    FieldType.FLOAT: sa.Float(),
+    FieldType.BOOLEAN: sa.Boolean(),
+    FieldType.DATE: sa.Date(),
+    FieldType.DATETIME: sa.DateTime(),
+    FieldType.TAGS: sa.ARRAY(sa.String()),
+}
+
+
+def _duckdb_schema(engine: sa.Engine, name: str, key: str | None, timezone: str | None) -> Schema:
+    # SQLAlchemy reflection through duckdb-engine 0.17 fails on DuckDB 2 (it queries
+    # pg_catalog tables DuckDB no longer emulates), so the columns are read from
+    # information_schema and typed the way frame_members types a DataFrame's columns.
+    from .frames import field_of_duckdb_type
+
+    db_schema, _, table_name = name.rpartition(".")
+    where = "table_name = :t AND table_schema = coalesce(:s, current_schema())"
+    with engine.connect() as conn:
+        columns = conn.execute(
+            sa.text(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                f"WHERE {where} ORDER BY ordinal_position"
+            ),
+            {"t": table_name, "s": db_schema or None},
+        ).all()
+        pk = conn.execute(
+            sa.text(
+                "SELECT constraint_column_names FROM duckdb_constraints() "
+                "WHERE constraint_type = 'PRIMARY KEY' AND table_name = :t "
+                "AND schema_name = coalesce(:s, current_schema())"
+            ),
+            {"t": table_name, "s": db_schema or None},
+        ).all()
+    if not columns:
+        _no_such_table(engine, name, db_schema)
+    fields = [f for f in (field_of_duckdb_type(c, t) for c, t in columns) if f is not None]
+    if key is None:
+        if len(pk) != 1 or len(pk[0][0]) != 1:
+            raise click.BadParameter(
+                f"table {name!r} needs a single-column primary key (or --key)", param_hint="--key"
+            )
+        key = str(pk[0][0][0])
+    table = sa.Table(
+        table_name,
+        sa.MetaData(),
+        *(sa.Column(f.column_name, _SA_TYPES[f.type]) for f in fields),
+        schema=db_schema or None,
+    )
+    return Schema(fields, table=table, key=key, timezone=timezone)
 
 
 def _schema_of_table(table: sa.Table, key: str | None, timezone: str | None) -> Schema:
@@ -427,6 +485,8 @@ class _Source:
         if self._schema is None:
             if self.schema_file is not None:
                 self._schema = _schema_file(self.schema_file)
+            elif self.db is not None and self.engine.dialect.name == "duckdb":
+                self._schema = _duckdb_schema(self.engine, self.table_name, self.key, self.timezone)
             elif self.db is not None:
                 table = _reflect(self.engine, self.table_name)
                 self._schema = _schema_of_table(table, self.key, self.timezone)
