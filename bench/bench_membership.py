@@ -1,7 +1,8 @@
-"""Membership benchmarks: diff of two member sets, and recalculation in PostgreSQL.
+"""Membership benchmarks: diff of two member sets, and recalculation in the store.
 
     python bench/bench_membership.py                 # 1,000,000 members, 2 % churn
     python bench/bench_membership.py --members 200000 --repeat 3
+    python bench/bench_membership.py --scale sqlite,mysql,postgresql --sizes 10000,100000,1000000
 
 1. ``diff`` of two 1M-member sets with 2 % churn: Python sets, numpy
    (``setdiff1d``), and ``segmentkit.diff`` on arrays and on sets.
@@ -10,6 +11,11 @@
    counted on the server).
 3. Peak Python memory during recalculation (tracemalloc), for a segment of a tenth
    the size and the full one: it must not grow with the segment.
+
+4. ``--scale``: recalculation from 10k to 1M contacts on SQLite, MariaDB and
+   PostgreSQL, a quarter of the contacts changing membership per run, and a run with
+   no change, each against the bare member ``SELECT`` fetched to Python (target
+   <= 2x). ``--max-seconds`` stops growing an engine once one step took longer.
 
 Every figure is the best of ``--repeat`` runs (median beside it): the machine is
 shared. Tables are created under ``bench_sk_`` and dropped at the end.
@@ -38,6 +44,7 @@ from segmentkit.store import Store, make_tables
 PG_URL = os.environ.get(
     "SEGMENTKIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+MYSQL_URL = os.environ.get("SEGMENTKIT_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
 
@@ -254,13 +261,156 @@ def bench_recalculation(n: int, repeat: int) -> None:
         engine.dispose()
 
 
+# --------------------------------------------------------------------------- scaling
+def _scale_engine(name: str, workdir: str) -> sa.Engine | None:
+    if name == "sqlite":
+        path = os.path.join(workdir, "bench_scale.db")
+        if os.path.exists(path):
+            os.remove(path)
+        return sa.create_engine(f"sqlite:///{path}")
+    url = {"postgresql": PG_URL, "mysql": MYSQL_URL}[name]
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except Exception as exc:
+        print(f"  {name} unreachable at {url}: {type(exc).__name__}; skipped")
+        return None
+    return engine
+
+
+def _load_contacts(engine: sa.Engine, contacts: sa.Table, n: int) -> None:
+    """Contacts 1..n with ``flag = id % 8`` (generated in the database)."""
+    name = contacts.name
+    with engine.begin() as conn:
+        conn.execute(contacts.delete())
+        d = conn.dialect.name
+        if d == "postgresql":
+            conn.exec_driver_sql(
+                f"INSERT INTO {name} (id, flag) SELECT i, mod(i, 8) FROM generate_series(1, {n}) i"
+            )
+            conn.exec_driver_sql(f"ANALYZE {name}")
+        elif d == "sqlite":
+            conn.exec_driver_sql(
+                f"INSERT INTO {name} (id, flag) WITH RECURSIVE c(i) AS "
+                f"(SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {n}) SELECT i, i % 8 FROM c"
+            )
+        else:  # MariaDB: the SEQUENCE engine
+            conn.exec_driver_sql(
+                f"INSERT INTO {name} (id, flag) SELECT seq, MOD(seq, 8) FROM seq_1_to_{n}"
+            )
+            conn.exec_driver_sql(f"ANALYZE TABLE {name}")
+
+
+def _scale_one(
+    name: str, engine: sa.Engine, tables: Any, contacts: sa.Table, n: int, repeat: int
+) -> tuple[float, float, float]:
+    """One size on one engine: prints a row, returns (first, churn, no change) seconds."""
+    from segmentkit.compile.sqlalchemy import members_select
+
+    rule = {"field": "flag", "operator": "lt", "value": 4}
+    tables.metadata.drop_all(engine)
+    tables.metadata.create_all(engine)
+    _load_contacts(engine, contacts, n)
+    store = Store(engine, Schema.from_table(contacts), tables)
+    store.create({"id": "quarter", "rule": rule})
+    t0 = time.perf_counter()
+    first = store.recalculate("quarter", NOW)
+    first_s = time.perf_counter() - t0
+    select = members_select(rule, store.schema, NOW)
+
+    def shift() -> None:
+        with engine.begin() as conn:
+            conn.execute(contacts.update().values(flag=(contacts.c.flag + 1) % 8))
+
+    def fetch() -> int:
+        with engine.connect() as conn:
+            return len(conn.execute(select).all())
+
+    times: dict[str, list[float]] = {"churn": [], "none": [], "fetch": []}
+    for _ in range(repeat):
+        shift()
+        for key, fn in (
+            ("churn", lambda: store.recalculate("quarter", NOW)),
+            ("none", lambda: store.recalculate("quarter", NOW)),
+            ("fetch", fetch),
+        ):
+            t0 = time.perf_counter()
+            out = fn()
+            times[key].append(time.perf_counter() - t0)
+            if key == "churn":
+                assert abs(out.added + out.removed - n / 4) <= 2, (
+                    out.added,
+                    out.removed,
+                )
+            elif key == "none":
+                assert out.added == out.removed == 0
+    assert store.count("quarter") == store.count("quarter", exact=True) == fetch()
+    churn, none, sel = (min(times[k]) for k in ("churn", "none", "fetch"))
+    print(
+        f"  {name:10s} {n:9,d} {first_s:7.2f}s {churn:9.2f}s {none:9.2f}s"
+        f" {sel:7.2f}s {churn / sel:12.2f}x {none / sel:11.2f}x"
+        f"   ({first.member_count:,} members)",
+        flush=True,
+    )
+    return first_s, churn, none
+
+
+def bench_scaling(engines: list[str], sizes: list[int], repeat: int, limit: float) -> None:
+    """Recalculation time against contacts, per engine; a quarter changes per run."""
+    import tempfile
+
+    print(
+        "\nrecalculation scaling: rule flag < 4 over flag = id % 8; each churn shifts every"
+        " flag by one, so 1/8 of the contacts join and 1/8 leave (a quarter change)"
+    )
+    header = (
+        f"  {'engine':10s} {'contacts':>9s} {'first':>8s} {'1/4 churn':>10s} {'no change':>10s}"
+        f" {'SELECT':>8s} {'churn/SELECT':>13s} {'none/SELECT':>12s}"
+    )
+    print(header)
+    workdir = tempfile.mkdtemp(prefix="sk-bench-scale-")
+    for name in engines:
+        engine = _scale_engine(name, workdir)
+        if engine is None:
+            continue
+        tables = make_tables("bench_sc_")
+        contacts = sa.Table(
+            "bench_sc_contacts",
+            tables.metadata,
+            sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+            sa.Column("flag", sa.Integer, nullable=False),
+        )
+        try:
+            for n in sizes:
+                first_s, churn, none = _scale_one(name, engine, tables, contacts, n, repeat)
+                if max(first_s, churn, none) > limit:
+                    print(f"  {name}: a step took over {limit:g} s; larger sizes skipped")
+                    break
+        finally:
+            tables.metadata.drop_all(engine)
+            engine.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--skip-sql", action="store_true")
+    parser.add_argument(
+        "--scale",
+        default="",
+        help="only the scaling runs, on these engines (sqlite,mysql,postgresql)",
+    )
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--max-seconds", type=float, default=120.0)
     args = parser.parse_args(argv)
     print(f"Python {sys.version.split()[0]}, numpy {np.__version__}, SQLAlchemy {sa.__version__}")
+    if args.scale:
+        sizes = [int(x) for x in args.sizes.split(",") if x]
+        engines = [e.strip() for e in args.scale.split(",") if e.strip()]
+        bench_scaling(engines, sizes, args.repeat, args.max_seconds)
+        return 0
     bench_diff(args.members, args.repeat)
     if not args.skip_sql:
         bench_recalculation(args.members, args.repeat)

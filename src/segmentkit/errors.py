@@ -8,10 +8,18 @@ Hierarchy::
     ├── UnsupportedError             a valid rule uses something a backend/dialect
     │                                cannot express faithfully (names both)
     └── StoreError                   the membership store refused an action
-        └── ReadOnlyError            the segment is archived
+        ├── ReadOnlyError            the segment is archived
+        ├── NotFoundError (LookupError)
+        │                            no segment with that id (map it to a 404)
+        └── StoreInputError (also a RuleError)
+                                     an argument of a store call is malformed: a key
+                                     of the wrong type, an id with NUL, a negative
+                                     limit, a naive ``now`` (paths name the argument)
 
 Every malformed input ends in exactly one ``RuleError``; nothing else escapes
-from parsing, validation or compilation of user input.
+from parsing, validation or compilation of user input, nor from the store's
+checks of its arguments (``StoreInputError`` is both a ``RuleError`` and a
+``StoreError``).
 """
 
 from __future__ import annotations
@@ -21,11 +29,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "NotFoundError",
     "Problem",
     "ReadOnlyError",
     "RuleError",
     "SegmentkitError",
     "StoreError",
+    "StoreInputError",
     "UnsupportedError",
     "did_you_mean",
     "pointer",
@@ -50,6 +60,8 @@ class Problem:
 class RuleError(SegmentkitError, ValueError):
     """A rule is invalid. ``.errors`` lists every problem found, in document order."""
 
+    _what = "rule"
+
     def __init__(self, errors: Sequence[Problem] | str, path: str = "") -> None:
         if isinstance(errors, str):
             errors = [Problem(path, errors)]
@@ -57,7 +69,7 @@ class RuleError(SegmentkitError, ValueError):
         lines = "\n".join(f"  {e}" for e in self.errors[:50])
         more = f"\n  ... and {len(self.errors) - 50} more" if len(self.errors) > 50 else ""
         n = len(self.errors)
-        super().__init__(f"{n} problem{'s' if n != 1 else ''} in rule:\n{lines}{more}")
+        super().__init__(f"{n} problem{'s' if n != 1 else ''} in {self._what}:\n{lines}{more}")
 
 
 class UnsupportedError(SegmentkitError):
@@ -77,6 +89,26 @@ class StoreError(SegmentkitError):
 
 class ReadOnlyError(StoreError):
     """The segment is archived and therefore read-only."""
+
+
+class NotFoundError(StoreError, LookupError):
+    """No segment with the given id is stored. ``.segment_id`` names it."""
+
+    def __init__(self, message: str, segment_id: object = None) -> None:
+        self.segment_id = segment_id
+        super().__init__(message)
+
+    def __str__(self) -> str:  # LookupError would not quote, but KeyError would
+        return str(self.args[0]) if self.args else ""
+
+
+class StoreInputError(RuleError, StoreError):
+    """An argument of a store call is malformed; ``.errors`` name the argument.
+
+    A :class:`RuleError` (so every malformed input is one) and a :class:`StoreError`.
+    """
+
+    _what = "store input"
 
 
 def _escape(token: str | int) -> str:

@@ -12,14 +12,21 @@ the member set into Python:
    manual includes (``static``), or (rule | includes) - excludes (``hybrid``) - and
    write the differences to history, then apply them to members:
 
-   * PostgreSQL: ONE statement. ``new FULL OUTER JOIN current`` gives the changes;
-     data-modifying CTEs insert them into history and, from there, delete and
-     insert the members (``SET LOCAL work_mem`` lets the join hash in memory);
-   * SQLite (3.39+): the same full join inserts the history rows; two statements
-     apply them to members from the run's history rows;
-   * MariaDB/MySQL (no FULL OUTER JOIN): the new set goes to a per-run temporary
-     table (evaluated once), two ``INSERT INTO history ... SELECT ... NOT EXISTS``
-     anti-joins give the added and removed keys, then members are changed as above;
+   * PostgreSQL: ONE statement. ``new FULL OUTER JOIN current`` (a hash full join)
+     gives the changes; data-modifying CTEs insert them into history and, from
+     there, delete and insert the members (``SET LOCAL work_mem`` lets the join
+     hash in memory);
+   * SQLite and MariaDB/MySQL: the new set goes to a per-run temporary table with a
+     primary key (the rule is evaluated once). Two ``INSERT INTO history ... SELECT``
+     anti-joins (``NOT EXISTS``, each probing a primary key: members' for the added
+     keys, the stage's for the removed ones) write the changes; the removed members
+     are deleted with a join (a multi-table ``DELETE`` on MariaDB/MySQL, a
+     ``NOT EXISTS`` probe of the stage on SQLite) and the added ones inserted from
+     the run's history rows. Every statement is a scan of one side and index probes
+     into the other: linear in the number of contacts and members. (SQLite scans a
+     ``FULL OUTER JOIN`` against a subquery once per row, and MariaDB plans
+     ``DELETE ... WHERE k IN (SELECT ...)`` as a dependent subquery: both were
+     quadratic. docs/store.md has the plans and figures.)
 4. update the segment's count, the run row, and write the outbox events (the
    members-added/removed batches are aggregated in SQL from the run's history);
 5. commit. Any failure rolls all of it back; a ``failed`` run row with the error is
@@ -33,6 +40,9 @@ so every change of a run reflects a single evaluation.
 
 Recalculating with the same data and ``now`` adds and removes nothing and writes no
 history rows (it still records a run and a ``segment.recalculated`` event).
+
+Recalculation needs only what :class:`StoreParts` names (engine, tables, schema,
+batch size, ``work_mem``): a :class:`~segmentkit.store.Store` is one.
 
 Due policy (:func:`due_segments`): the library cannot see the contact data change,
 so a host schedules recalculation; a segment is *due* when it is active and not
@@ -51,69 +61,103 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from ..errors import StoreError
 from ..membership import check_recalculable
+from ..schema import Schema
 from . import events as ev
 from .dependencies import dependency_order
 from .outbox import begin_immediate, emit, emit_run_batches
+from .progress import Progress, ProgressCallback, logger
 from .reading import Run
+from .rows import segment_model, segment_row
+from .tables import Tables
+from .validate import check_id, check_now
 
-if TYPE_CHECKING:
-    from .store import Store
+__all__ = ["StoreParts", "due_segments", "recalculate"]
 
-__all__ = ["due_segments", "recalculate"]
+
+class StoreParts(Protocol):
+    """What recalculation needs from a store (a :class:`~segmentkit.store.Store` is one)."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def tables(self) -> Tables: ...
+
+    @property
+    def schema(self) -> Schema | None: ...
+
+    @property
+    def batch_size(self) -> int: ...
+
+    @property
+    def work_mem(self) -> str | None: ...
 
 
 # INSERT ... SELECT row counts are only kept when asked for (SQLAlchemy 2.x).
 _COUNT: dict[str, Any] = {"preserve_rowcount": True}
+_STEPS = ("locked", "evaluated", "diffed", "applied", "done")
 
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _as_utc(now: dt.datetime | None) -> dt.datetime:
-    if now is None:
+def _as_utc(now: Any) -> dt.datetime:
+    checked = check_now(now)
+    if checked is None:
         return _utcnow()
-    if now.tzinfo is None:
-        raise ValueError("now must be an aware datetime")
-    return now.astimezone(dt.UTC)
+    return checked.astimezone(dt.UTC)
 
 
 def _is_mysql(conn: Connection) -> bool:
     return conn.dialect.name in ("mysql", "mariadb")
 
 
-def _stage_table(conn: Connection, store: Store) -> sa.Table:
-    name = f"{store.tables.prefix}stage_{uuid.uuid4().hex[:12]}"
+def _quoted(conn: Connection, table: sa.Table) -> str:
+    """The table's name as the dialect's identifier preparer quotes it."""
+    return conn.dialect.identifier_preparer.format_table(table)
+
+
+def _stage_table(tables: Tables) -> sa.Table:
+    name = f"{tables.prefix}stage_{uuid.uuid4().hex[:12]}"
     # The anti-joins probe the stage once per member: it needs its primary key.
+    # On SQLite a WITHOUT ROWID table is that key's B-tree alone.
     return sa.Table(
         name,
         sa.MetaData(),
-        sa.Column("k", store.tables.key_type, primary_key=True, autoincrement=False),
+        sa.Column("k", tables.key_type, primary_key=True, autoincrement=False),
         prefixes=["TEMPORARY"],
+        sqlite_with_rowid=False,
     )
 
 
-def _new_members(store: Store, row: Any, now: dt.datetime) -> sa.Select[Any] | None:
+def _members_select(rule: Any, parts: StoreParts, now: dt.datetime) -> sa.Select[Any]:
+    """The rule's member SELECT, with segment references read from the members table."""
+    from ..compile.dialects import SegmentTable
+    from ..compile.sqlalchemy import members_select
+
+    assert parts.schema is not None
+    return members_select(rule, parts.schema, now, segments=SegmentTable.from_store(parts.tables))
+
+
+def _new_members(parts: StoreParts, row: Any, now: dt.datetime) -> sa.Select[Any] | None:
     """SELECT of the new member keys (one column), or None for no members."""
-    m = store.tables.members
+    m = parts.tables.members
     includes = sa.select(m.c.contact_key).where(m.c.segment_id == row.id, m.c.manual == "include")
     if row.type == "static" or row.rule is None:
         return includes if row.type != "dynamic" else None
-    if store.schema is None:
+    if parts.schema is None:
         raise StoreError("recalculating a rule needs the contact schema: Store(engine, schema)")
-    from ..compile.sqlalchemy import members_select
-
-    matches = members_select(
-        json.loads(row.rule), store.schema, now, segment_members=store.segment_members
-    )
+    matches = _members_select(json.loads(row.rule), parts, now)
     if row.type == "dynamic":
         return matches
     # hybrid: (rule | includes) - excludes; UNION also removes duplicates.
@@ -125,15 +169,51 @@ def _new_members(store: Store, row: Any, now: dt.datetime) -> sa.Select[Any] | N
     return sa.select(key).where(~excluded.exists())
 
 
-def recalculate(store: Store, segment_id: str, now: dt.datetime | None = None) -> Run:
+class _Reporter:
+    """Calls the progress callback and writes DEBUG records, one per step."""
+
+    def __init__(self, segment_id: str, progress: ProgressCallback | None) -> None:
+        self.segment_id = segment_id
+        self.progress = progress
+        self.t0 = time.perf_counter()
+        self.last = self.t0
+        self.n = 0
+
+    def step(self, name: str, **counts: int) -> None:
+        now = time.perf_counter()
+        self.n += 1
+        if logger.isEnabledFor(10):  # DEBUG
+            detail = "".join(f" {k}={v}" for k, v in counts.items())
+            logger.debug(
+                "recalculate %s: %s in %.3f s%s", self.segment_id, name, now - self.last, detail
+            )
+        self.last = now
+        if self.progress is not None:
+            self.progress(
+                Progress("recalculate", self.segment_id, name, self.n, len(_STEPS), now - self.t0)
+            )
+
+
+def recalculate(
+    store: StoreParts,
+    segment_id: str,
+    now: dt.datetime | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+) -> Run:
     """Recalculate ``segment_id`` as of ``now`` (default: the current instant).
 
-    Raises :class:`ReadOnlyError` for an archived segment and :class:`StoreError` for an
-    inactive one (neither is recalculated). Returns the run.
+    Raises :class:`NotFoundError` for an unknown segment, :class:`ReadOnlyError` for an
+    archived one and :class:`StoreError` for an inactive one (neither is
+    recalculated). ``progress`` is called after each step (see :mod:`.progress`).
+    Returns the run.
     """
+    segment_id = check_id(segment_id)
     as_of = _as_utc(now)
     started = _utcnow()
     state: dict[str, Any] = {}
+    report = _Reporter(segment_id, progress)
+    logger.info("recalculate %s: start (as of %s)", segment_id, as_of.isoformat())
     try:
         with store.engine.connect() as conn:
             if conn.dialect.name != "sqlite":
@@ -141,22 +221,41 @@ def recalculate(store: Store, segment_id: str, now: dt.datetime | None = None) -
             try:
                 with conn.begin():
                     begin_immediate(conn)
-                    return _recalculate(store, conn, segment_id, as_of, started, state)
+                    run = _recalculate(store, conn, segment_id, as_of, started, state, report)
             finally:
                 stage = state.get("stage")
                 if stage is not None and _is_mysql(conn):
                     # MariaDB temporary tables outlive a rollback; pooled sessions persist.
-                    conn.exec_driver_sql(f"DROP TEMPORARY TABLE IF EXISTS `{stage.name}`")
+                    conn.exec_driver_sql(f"DROP TEMPORARY TABLE IF EXISTS {_quoted(conn, stage)}")
                     conn.commit()
     except Exception as exc:
         if not state.get("started"):
             raise  # refused before anything began (unknown, inactive, archived)
+        logger.warning(
+            "recalculate %s: failed after %.3f s: %s: %s",
+            segment_id,
+            time.perf_counter() - report.t0,
+            type(exc).__name__,
+            exc,
+        )
         _record_failure(store, segment_id, as_of, started, state.get("hash"), exc)
         raise
+    elapsed = time.perf_counter() - report.t0
+    logger.info(
+        "recalculate %s: run %s added %d, removed %d, %d members, in %.3f s",
+        segment_id,
+        run.id,
+        run.added,
+        run.removed,
+        run.member_count,
+        elapsed,
+    )
+    report.step("done", added=run.added, removed=run.removed)
+    return run
 
 
 def _record_failure(
-    store: Store,
+    store: StoreParts,
     segment_id: str,
     as_of: dt.datetime,
     started: dt.datetime,
@@ -181,17 +280,18 @@ def _record_failure(
 
 
 def _recalculate(
-    store: Store,
+    store: StoreParts,
     conn: Connection,
     segment_id: str,
     as_of: dt.datetime,
     started: dt.datetime,
     state: dict[str, Any],
+    report: _Reporter,
 ) -> Run:
     t = store.tables
     s, r = t.segments, t.runs
-    row = store._row(conn, segment_id, lock=True)
-    check_recalculable(store._model(row))
+    row = segment_row(conn, t, segment_id, lock=True)
+    check_recalculable(segment_model(row))
     state["started"] = True
     state["hash"] = row.rule_hash
     run_id = conn.execute(
@@ -205,6 +305,7 @@ def _recalculate(
             status="running",
         )
     ).inserted_primary_key[0]  # type: ignore[index]
+    report.step("locked", run_id=run_id)
 
     new = _new_members(store, row, as_of)
     at = _utcnow()
@@ -213,12 +314,13 @@ def _recalculate(
             # Transaction-local: lets the full join hash a million keys without spilling.
             conn.exec_driver_sql(f"SET LOCAL work_mem = '{store.work_mem}'")
         added, removed = _diff_apply_postgres(store, conn, segment_id, run_id, new, at)
+        report.step("evaluated")
+        report.step("diffed", added=added, removed=removed)
     else:
-        if _has_full_join(conn):
-            added, removed = _diff_full_join(store, conn, segment_id, run_id, new, at)
-        else:
-            added, removed = _diff_staged(store, conn, segment_id, run_id, new, at, state)
-        _apply(store, conn, segment_id, run_id, at, added, removed)
+        added, removed = _diff_staged(store, conn, segment_id, run_id, new, at, state, report)
+        _apply(store, conn, segment_id, run_id, at, added, removed, state["stage"])
+        _drop_stage(conn, state)
+    report.step("applied")
 
     count = int(row.member_count) + added - removed
     finished = _utcnow()
@@ -275,21 +377,11 @@ def _recalculate(
 _HISTORY_COLS = ["segment_id", "contact_key", "change", "reason", "run_id", "at"]
 
 
-def _has_full_join(conn: Connection) -> bool:
-    if conn.dialect.name == "postgresql":
-        return True
-    if conn.dialect.name == "sqlite":
-        import sqlite3
-
-        return sqlite3.sqlite_version_info >= (3, 39, 0)
-    return False  # MariaDB/MySQL have no FULL OUTER JOIN
-
-
 def _history_select(
-    segment_id: str, run_id: int, at: dt.datetime, tables: Any, key: Any, change: Any
+    segment_id: str, run_id: int, at: dt.datetime, tables: Tables, key: Any, change: Any
 ) -> sa.Select[Any]:
     return sa.select(
-        sa.literal(segment_id),
+        sa.literal(segment_id, tables.history.c.segment_id.type),
         key,
         change,
         sa.literal("rule"),
@@ -299,22 +391,37 @@ def _history_select(
 
 
 def _apply(
-    store: Store,
+    store: StoreParts,
     conn: Connection,
     segment_id: str,
     run_id: int,
     at: dt.datetime,
     added: int,
     removed: int,
+    stage: sa.Table,
 ) -> None:
-    """Apply the run's history rows to members."""
+    """Apply the run's changes to members (SQLite, MariaDB/MySQL)."""
     m, h = store.tables.members, store.tables.history
     if removed:
-        gone = sa.select(h.c.contact_key).where(h.c.run_id == run_id, h.c.change == "removed")
-        conn.execute(m.delete().where(m.c.segment_id == segment_id, m.c.contact_key.in_(gone)))
+        if _is_mysql(conn):
+            # A multi-table DELETE: MariaDB runs it as a join driven by the run's
+            # history rows (index history_run), probing the members primary key.
+            # ``DELETE ... WHERE contact_key IN (SELECT ...)`` is a DEPENDENT SUBQUERY
+            # there, re-reading the run's rows for every member.
+            stmt = m.delete().where(
+                h.c.run_id == run_id,
+                h.c.change == "removed",
+                m.c.segment_id == segment_id,
+                m.c.contact_key == h.c.contact_key,
+            )
+        else:
+            # SQLite: one pass over the segment's members, probing the stage's key.
+            in_new = sa.select(sa.literal(1)).where(stage.c.k == m.c.contact_key).exists()
+            stmt = m.delete().where(m.c.segment_id == segment_id, m.c.member.is_(True), ~in_new)
+        conn.execute(stmt)
     if added:
         came = sa.select(
-            sa.literal(segment_id),
+            sa.literal(segment_id, m.c.segment_id.type),
             h.c.contact_key,
             sa.true(),
             sa.literal(at, m.c.since.type),
@@ -323,7 +430,7 @@ def _apply(
 
 
 def _full_join_changes(
-    store: Store, segment_id: str, run_id: int, new: sa.Select[Any] | None, at: dt.datetime
+    store: StoreParts, segment_id: str, run_id: int, new: sa.Select[Any] | None, at: dt.datetime
 ) -> sa.Select[Any]:
     """History rows of the changes: new FULL OUTER JOIN current, the unmatched rows."""
     t = store.tables
@@ -346,7 +453,7 @@ def _full_join_changes(
 
 
 def _diff_apply_postgres(
-    store: Store,
+    store: StoreParts,
     conn: Connection,
     segment_id: str,
     run_id: int,
@@ -398,49 +505,30 @@ def _diff_apply_postgres(
     return int(added), int(removed)
 
 
-def _diff_full_join(
-    store: Store,
-    conn: Connection,
-    segment_id: str,
-    run_id: int,
-    new: sa.Select[Any] | None,
-    at: dt.datetime,
-) -> tuple[int, int]:
-    """SQLite: one statement writes the changes to history (one evaluation of the rule,
-    one snapshot, no temporary table); counted from the run's history rows."""
-    h = store.tables.history
-    select = _full_join_changes(store, segment_id, run_id, new, at)
-    total = conn.execute(
-        h.insert().from_select(_HISTORY_COLS, select), execution_options=_COUNT
-    ).rowcount
-    if not total:
-        return 0, 0
-    counts = dict.fromkeys(("added", "removed"), 0)
-    for change_, n in conn.execute(
-        sa.select(h.c.change, sa.func.count()).where(h.c.run_id == run_id).group_by(h.c.change)
-    ):
-        counts[change_] = int(n)
-    return counts["added"], counts["removed"]
-
-
 def _diff_staged(
-    store: Store,
+    store: StoreParts,
     conn: Connection,
     segment_id: str,
     run_id: int,
     new: sa.Select[Any] | None,
     at: dt.datetime,
     state: dict[str, Any],
+    report: _Reporter,
 ) -> tuple[int, int]:
-    """Without FULL OUTER JOIN (MariaDB/MySQL): the new set goes to a per-run temporary
-    table (evaluated once), then two anti-joins give the added and removed keys."""
+    """SQLite, MariaDB/MySQL: the new set goes to a per-run temporary table with a
+    primary key (evaluated once), then two anti-joins write the added and removed
+    keys to history, each a scan of one side probing the other's primary key."""
     t = store.tables
     m, h = t.members, t.history
-    stage = _stage_table(conn, store)
+    stage = _stage_table(t)
     state["stage"] = stage
     stage.create(conn)
+    staged = 0
     if new is not None:
-        conn.execute(stage.insert().from_select(["k"], new))
+        staged = conn.execute(
+            stage.insert().from_select(["k"], new), execution_options=_COUNT
+        ).rowcount
+    report.step("evaluated", new_members=staged)
     current = (
         sa.select(sa.literal(1))
         .where(m.c.segment_id == segment_id, m.c.contact_key == stage.c.k, m.c.member.is_(True))
@@ -459,16 +547,21 @@ def _diff_staged(
     removed = conn.execute(
         h.insert().from_select(_HISTORY_COLS, removed_sel), execution_options=_COUNT
     ).rowcount
-    if _is_mysql(conn):
-        # Plain DROP TABLE would commit the transaction implicitly on MariaDB/MySQL.
-        conn.exec_driver_sql(f"DROP TEMPORARY TABLE `{stage.name}`")
-    else:
-        stage.drop(conn)
+    report.step("diffed", added=added, removed=removed)
     return added, removed
 
 
+def _drop_stage(conn: Connection, state: dict[str, Any]) -> None:
+    stage = state.pop("stage")
+    if _is_mysql(conn):
+        # Plain DROP TABLE would commit the transaction implicitly on MariaDB/MySQL.
+        conn.exec_driver_sql(f"DROP TEMPORARY TABLE {_quoted(conn, stage)}")
+    else:
+        stage.drop(conn)
+
+
 def due_segments(
-    store: Store,
+    store: StoreParts,
     now: dt.datetime | None = None,
     *,
     every: dt.timedelta | None = None,
