@@ -50,6 +50,16 @@ class BoundRule:
         assert self._shaped is not None
         return self._shaped
 
+    def __repr__(self) -> str:
+        from .display import bound_text
+
+        return bound_text(self)
+
+    def _repr_html_(self) -> str:
+        from .display import bound_html
+
+        return bound_html(self)
+
 
 @dataclass(slots=True)
 class Context:

@@ -160,6 +160,11 @@ class Diff:
     def __repr__(self) -> str:
         return f"Diff(added={self.n_added}, removed={self.n_removed}, unchanged={self.unchanged})"
 
+    def _repr_html_(self) -> str:
+        from .display import diff_html
+
+        return diff_html(self)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Diff):
             return NotImplemented

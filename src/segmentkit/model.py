@@ -83,6 +83,16 @@ class _Node(BaseModel):
         except (RecursionError, ValueError, TypeError):
             return f"<{type(self).__name__} that has no text or JSON form>"
 
+    def __repr__(self) -> str:
+        from .display import rule_repr
+
+        return rule_repr(self)
+
+    def _repr_html_(self) -> str:
+        from .display import rule_html
+
+        return rule_html(self)
+
 
 class Duration(_Node):
     """A relative amount of time: ``{"amount": 30, "unit": "days"}``."""
@@ -205,6 +215,16 @@ class Segment(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
+
+    def __repr__(self) -> str:
+        from .display import segment_text
+
+        return segment_text(self)
+
+    def _repr_html_(self) -> str:
+        from .display import segment_html
+
+        return segment_html(self)
 
 
 # --------------------------------------------------------------------------- parsing

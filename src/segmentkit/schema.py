@@ -220,6 +220,11 @@ class Schema:
     def __repr__(self) -> str:
         return f"Schema({self.table!r}, fields={list(self.fields)!r})"
 
+    def _repr_html_(self) -> str:
+        from .display import schema_html
+
+        return schema_html(self)
+
     def zone_of(self, f: Field) -> ZoneInfo:
         """The zone naive values of ``f`` are read in and its relative dates computed in."""
         return _zone(f.timezone) if f.timezone else self.zone

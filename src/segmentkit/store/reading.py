@@ -63,6 +63,16 @@ class Run:
     status: str  # 'succeeded' | 'failed'
     error: str | None
 
+    def __repr__(self) -> str:
+        from ..display import run_text
+
+        return run_text(self)
+
+    def _repr_html_(self) -> str:
+        from ..display import run_html
+
+        return run_html(self)
+
 
 def _member_select(tables: Tables, segment_id: str) -> sa.Select[Any]:
     m = tables.members

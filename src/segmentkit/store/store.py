@@ -104,6 +104,16 @@ class Store:
         self.tables = tables
         self.batch_size = batch_size
 
+    def __repr__(self) -> str:
+        from ..display import store_text
+
+        return store_text(self)
+
+    def _repr_html_(self) -> str:
+        from ..display import store_html
+
+        return store_html(self)
+
     # ------------------------------------------------------------------ setup
     def create_all(self) -> None:
         """Create the store tables (quick start; production uses the migrations)."""
