@@ -11,14 +11,19 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
+from ..errors import NotFoundError
+from .progress import Progress, ProgressCallback, logger
+from .rows import check_exists, segment_row
 from .tables import Tables
+from .validate import check_count, check_id, check_key
 
 __all__ = [
     "Change",
@@ -83,10 +88,7 @@ def _member_select(tables: Tables, segment_id: str) -> sa.Select[Any]:
     )
 
 
-def members(
-    engine: Engine, tables: Tables, segment_id: str, *, after: Any = None, limit: int = 1000
-) -> list[Any]:
-    """Up to ``limit`` member keys greater than ``after``, in key order."""
+def _page(conn: Connection, tables: Tables, segment_id: str, after: Any, limit: int) -> list[Any]:
     m = tables.members
     stmt = (
         sa.select(m.c.contact_key)
@@ -96,17 +98,41 @@ def members(
     )
     if after is not None:
         stmt = stmt.where(m.c.contact_key > after)
+    return list(conn.execute(stmt).scalars())
+
+
+def members(
+    engine: Engine, tables: Tables, segment_id: str, *, after: Any = None, limit: int = 1000
+) -> list[Any]:
+    """Up to ``limit`` member keys greater than ``after``, in key order."""
+    segment_id = check_id(segment_id)
+    check_count(limit, "limit")
+    if after is not None:
+        check_key(after, tables.key_type, "after")
     with engine.connect() as conn:
-        return list(conn.execute(stmt).scalars())
+        check_exists(conn, tables, segment_id)
+        return _page(conn, tables, segment_id, after, limit) if limit else []
 
 
 def iter_members(
     engine: Engine, tables: Tables, segment_id: str, *, page: int = 10_000
 ) -> Iterator[Any]:
-    """Every member key in key order, one keyset page per query."""
+    """Every member key in key order, one keyset page per query.
+
+    The arguments and the segment are checked at the call, before iteration starts.
+    """
+    segment_id = check_id(segment_id)
+    check_count(page, "page", minimum=1)
+    with engine.connect() as conn:
+        check_exists(conn, tables, segment_id)
+    return _iter_pages(engine, tables, segment_id, page)
+
+
+def _iter_pages(engine: Engine, tables: Tables, segment_id: str, page: int) -> Iterator[Any]:
     after = None
     while True:
-        keys = members(engine, tables, segment_id, after=after, limit=page)
+        with engine.connect() as conn:
+            keys = _page(conn, tables, segment_id, after, page)
         yield from keys
         if len(keys) < page:
             return
@@ -115,27 +141,29 @@ def iter_members(
 
 def count(engine: Engine, tables: Tables, segment_id: str, *, exact: bool = False) -> int:
     """Members of ``segment_id``: the maintained count, or ``COUNT(*)`` with ``exact``."""
+    segment_id = check_id(segment_id)
     with engine.connect() as conn:
+        s = tables.segments
+        value = conn.execute(sa.select(s.c.member_count).where(s.c.id == segment_id)).scalar()
+        if value is None:
+            raise NotFoundError(f"no segment {segment_id!r}", segment_id)
         if exact:
             m = tables.members
             stmt = sa.select(sa.func.count()).where(
                 m.c.segment_id == segment_id, m.c.member.is_(True)
             )
-        else:
-            s = tables.segments
-            stmt = sa.select(s.c.member_count).where(s.c.id == segment_id)
-        value = conn.execute(stmt).scalar()
-    if value is None:
-        from ..errors import StoreError
-
-        raise StoreError(f"no segment {segment_id!r}")
-    return int(value)
+            value = conn.execute(stmt).scalar()
+    return int(value or 0)
 
 
 def is_member(engine: Engine, tables: Tables, segment_id: str, key: Any) -> bool:
+    """Whether ``key`` is a current member of ``segment_id``."""
+    segment_id = check_id(segment_id)
+    check_key(key, tables.key_type)
     m = tables.members
     stmt = sa.select(m.c.member).where(m.c.segment_id == segment_id, m.c.contact_key == key)
     with engine.connect() as conn:
+        check_exists(conn, tables, segment_id)
         return bool(conn.execute(stmt).scalar())
 
 
@@ -149,6 +177,12 @@ def history(
     limit: int = 1000,
 ) -> list[Change]:
     """Changes of a segment, of a contact (``key``) or of both, oldest first."""
+    if segment_id is not None:
+        segment_id = check_id(segment_id)
+    if key is not None:
+        check_key(key, tables.key_type)
+    check_count(after_id, "after_id", optional=True)
+    check_count(limit, "limit")
     h = tables.history
     stmt = sa.select(h).order_by(h.c.id).limit(limit)
     if segment_id is not None:
@@ -158,6 +192,10 @@ def history(
     if after_id is not None:
         stmt = stmt.where(h.c.id > after_id)
     with engine.connect() as conn:
+        if segment_id is not None:
+            check_exists(conn, tables, segment_id)
+        if not limit:
+            return []
         return [
             Change(r.id, r.segment_id, r.contact_key, r.change, r.reason, r.run_id, r.at)
             for r in conn.execute(stmt)
@@ -165,9 +203,15 @@ def history(
 
 
 def runs(engine: Engine, tables: Tables, segment_id: str, *, limit: int = 20) -> list[Run]:
+    """The most recent runs of ``segment_id``, newest first."""
+    segment_id = check_id(segment_id)
+    check_count(limit, "limit")
     r = tables.runs
     stmt = sa.select(r).where(r.c.segment_id == segment_id).order_by(r.c.id.desc()).limit(limit)
     with engine.connect() as conn:
+        check_exists(conn, tables, segment_id)
+        if not limit:
+            return []
         return [
             Run(
                 x.id,
@@ -186,34 +230,85 @@ def runs(engine: Engine, tables: Tables, segment_id: str, *, limit: int = 20) ->
         ]
 
 
-def _stream(engine: Engine, tables: Tables, segment_id: str, yield_per: int) -> Iterator[Any]:
-    with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=yield_per).execute(
-            _member_select(tables, segment_id)
-        )
-        yield from result
+class _Export:
+    """Checks an export's arguments, streams its rows, reports progress and logs."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        tables: Tables,
+        segment_id: str,
+        yield_per: int,
+        progress: ProgressCallback | None,
+        fmt: str,
+    ) -> None:
+        self.segment_id = check_id(segment_id)
+        self.yield_per = check_count(yield_per, "yield_per", minimum=1)
+        self.engine, self.tables, self.progress, self.fmt = engine, tables, progress, fmt
+        with engine.connect() as conn:
+            self.total = int(segment_row(conn, tables, self.segment_id).member_count)
+        self.t0 = time.perf_counter()
+        logger.info("export %s (%s): start, %d members", self.segment_id, fmt, self.total)
+
+    def rows(self) -> Iterator[Any]:
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=self.yield_per).execute(
+                _member_select(self.tables, self.segment_id)
+            )
+            yield from result
+
+    def tick(self, n: int) -> None:
+        if self.progress is not None and n % self.yield_per == 0:
+            self._report("rows", n)
+
+    def done(self, n: int) -> int:
+        elapsed = time.perf_counter() - self.t0
+        logger.info("export %s (%s): %d rows in %.3f s", self.segment_id, self.fmt, n, elapsed)
+        self._report("done", n)
+        return n
+
+    def _report(self, step: str, n: int) -> None:
+        if self.progress is not None:
+            elapsed = time.perf_counter() - self.t0
+            self.progress(Progress("export", self.segment_id, step, n, self.total, elapsed))
 
 
 def export_csv(
-    engine: Engine, tables: Tables, segment_id: str, out: IO[str], *, yield_per: int = 10_000
+    engine: Engine,
+    tables: Tables,
+    segment_id: str,
+    out: IO[str],
+    *,
+    yield_per: int = 10_000,
+    progress: ProgressCallback | None = None,
 ) -> int:
     """Write ``key,since`` rows for every member to ``out``; returns the row count."""
+    job = _Export(engine, tables, segment_id, yield_per, progress, "csv")
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["key", "since"])
     n = 0
-    for key, since in _stream(engine, tables, segment_id, yield_per):
+    for key, since in job.rows():
         writer.writerow([key, since.isoformat()])
         n += 1
-    return n
+        job.tick(n)
+    return job.done(n)
 
 
 def export_jsonl(
-    engine: Engine, tables: Tables, segment_id: str, out: IO[str], *, yield_per: int = 10_000
+    engine: Engine,
+    tables: Tables,
+    segment_id: str,
+    out: IO[str],
+    *,
+    yield_per: int = 10_000,
+    progress: ProgressCallback | None = None,
 ) -> int:
     """Write one ``{"key": ..., "since": ...}`` object per member line; returns the count."""
+    job = _Export(engine, tables, segment_id, yield_per, progress, "jsonl")
     n = 0
     dumps = json.dumps
-    for key, since in _stream(engine, tables, segment_id, yield_per):
+    for key, since in job.rows():
         out.write(dumps({"key": key, "since": since.isoformat()}) + "\n")
         n += 1
-    return n
+        job.tick(n)
+    return job.done(n)

@@ -13,23 +13,44 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.engine import Connection, Engine
 
-from ..errors import ReadOnlyError, RuleError, StoreError
+from ..errors import NotFoundError, Problem, ReadOnlyError, RuleError, StoreError, StoreInputError
 from ..membership import check_recalculable
-from ..model import Segment, parse, parse_segment
+from ..model import (
+    Condition,
+    EventCondition,
+    Group,
+    Segment,
+    SegmentRef,
+    load_json,
+    parse,
+    parse_segment,
+    problems_from_validation,
+)
 from ..schema import Schema
 from . import events as ev
 from . import reading
 from .dependencies import dependency_order, rule_refs
 from .outbox import deliver, emit, transaction
+from .progress import Progress, ProgressCallback
+from .reading import Run
+from .recalculate import due_segments, recalculate
+from .rows import segment_model, segment_row
 from .tables import DEFAULT_TABLES, Tables
+from .validate import check_count, check_id, check_keys, check_now, check_text
 
-__all__ = ["Store", "rule_hash", "uses_relative_time"]
+__all__ = ["Store", "coerce_rule", "rule_hash", "uses_relative_time"]
+
+_UPDATABLE = frozenset({"name", "description", "rule", "type", "status"})
+_STATUSES = frozenset({"active", "inactive", "archived"})
 
 _CHUNK = 500  # keys per statement in manual changes (well under every parameter limit)
 
@@ -77,32 +98,72 @@ def uses_relative_time(rule: Any, schema: Schema) -> bool:
     return len(seen) > 1
 
 
+def coerce_rule(rule: Any) -> Any:
+    """A rule given in any supported form, parsed: a rule object, a native dict, JSON
+    text or bytes, or the text form (``age >= 18``). ``None`` stays ``None``."""
+    if rule is None or isinstance(rule, Group | Condition | SegmentRef | EventCondition):
+        return rule
+    if isinstance(rule, str) and not rule.lstrip().startswith("{"):
+        from ..formats import parse_text
+
+        return parse_text(rule)
+    return parse(rule)
+
+
+def _coerce_segment(segment: Any) -> Segment:
+    """A Segment from a Segment, a dict or JSON text; generates a missing id and
+    accepts the rule in any form :func:`coerce_rule` takes."""
+    if isinstance(segment, Segment):
+        return segment
+    data = load_json(segment, "segment")
+    if not isinstance(data, Mapping):
+        raise StoreInputError("a segment must be a Segment, a JSON object or its text", "")
+    data = dict(data)
+    if data.get("id") is None:
+        data["id"] = f"seg_{uuid.uuid4().hex[:16]}"
+    if "rule" in data:
+        data["rule"] = coerce_rule(data["rule"])
+    return parse_segment(data)
+
+
 class Store:
     """Segments and membership in the database behind ``engine``.
 
     ``schema`` is the contact schema rules are compiled against (its table's key
-    must compare with ``tables.key_type``). ``batch_size`` is the number of keys per
-    members-added/removed event. ``work_mem`` is set (``SET LOCAL``) for a
+    must compare with ``tables.key_type``); ``tables`` defaults to
+    ``DEFAULT_TABLES`` (prefix ``sk_``, BIGINT keys). ``batch_size`` is the number of
+    keys per members-added/removed event. ``work_mem`` is set (``SET LOCAL``) for a
     recalculation's transaction on PostgreSQL, so the diff of a million-member
-    segment hashes in memory; ``None`` keeps the server's setting.
+    segment hashes in memory; ``None`` keeps the server's setting. With
+    ``require_contacts`` every manually included key must exist in the schema's
+    contact table (else :class:`StoreInputError`).
+
+    Every method that takes a segment id raises :class:`NotFoundError` for an id
+    that is not stored, and :class:`StoreInputError` for malformed arguments.
     """
 
     def __init__(
         self,
         engine: Engine,
         schema: Schema | None = None,
-        tables: Tables = DEFAULT_TABLES,
+        tables: Tables | None = None,
         *,
         batch_size: int = 1000,
         work_mem: str | None = "64MB",
+        require_contacts: bool = False,
     ) -> None:
-        if work_mem is not None and not re.fullmatch(r"[0-9]{1,6}(kB|MB|GB)", work_mem):
-            raise ValueError(f"work_mem must look like '64MB', not {work_mem!r}")
+        if work_mem is not None and not (
+            isinstance(work_mem, str) and re.fullmatch(r"[0-9]{1,6}(kB|MB|GB)", work_mem)
+        ):
+            raise StoreInputError(f"work_mem must look like '64MB', not {work_mem!r}", "/work_mem")
         self.work_mem = work_mem
         self.engine = engine
         self.schema = schema
-        self.tables = tables
-        self.batch_size = batch_size
+        self.tables = tables if tables is not None else DEFAULT_TABLES
+        self.batch_size = check_count(batch_size, "batch_size", minimum=1)
+        if require_contacts and schema is None:
+            raise StoreInputError("require_contacts needs the contact schema", "/schema")
+        self.require_contacts = bool(require_contacts)
 
     def __repr__(self) -> str:
         from ..display import store_text
@@ -130,35 +191,27 @@ class Store:
         m = self.tables.members
         return sa.select(m.c.contact_key).where(m.c.segment_id == segment_id, m.c.member.is_(True))
 
-    def _row(self, conn: Connection, segment_id: str, *, lock: bool = False) -> Any:
-        s = self.tables.segments
-        stmt = sa.select(s).where(s.c.id == segment_id)
-        if lock and conn.dialect.name == "sqlite":
-            # Normally BEGIN IMMEDIATE holds the write lock already; if a host's engine
-            # began the transaction itself, this no-op write takes it before any read
-            # (a read-then-write transaction could fail to upgrade under contention).
-            conn.execute(s.update().where(s.c.id == segment_id).values(id=s.c.id))
-        elif lock:
-            stmt = stmt.with_for_update()
-        row = conn.execute(stmt).first()
-        if row is None:
-            raise StoreError(f"no segment {segment_id!r}")
-        return row
+    def _keys(self, keys: Any, what: str = "keys") -> list[Any]:
+        return check_keys(keys, self.tables.key_type, what)
 
-    @staticmethod
-    def _model(row: Any, include: Sequence[Any] = (), exclude: Sequence[Any] = ()) -> Segment:
-        return Segment(
-            id=row.id,
-            name=row.name,
-            description=row.description,
-            type=row.type,
-            status=row.status,
-            rule=json.loads(row.rule) if row.rule is not None else None,
-            include=list(include),
-            exclude=list(exclude),
-            member_count=row.member_count,
-            last_calculated_at=row.last_calculated_at,
-        )
+    def _check_contacts(self, conn: Connection, keys: list[Any], what: str) -> None:
+        """With ``require_contacts``: every key must be a contact."""
+        if not self.require_contacts or not keys or self.schema is None:
+            return
+        from ..compile.sqlalchemy import contacts_table
+
+        table = contacts_table(self.schema)
+        col = table.c[self.schema.key]
+        found: set[Any] = set()
+        for chunk in _chunks(keys):
+            found.update(conn.execute(sa.select(col).where(col.in_(chunk))).scalars())
+        missing = [
+            Problem(f"/{what}/{i}", f"no contact with key {k!r}")
+            for i, k in enumerate(keys)
+            if k not in found
+        ]
+        if missing:
+            raise StoreInputError(missing)
 
     def _check_rule(self, conn: Connection, segment_id: str, rule: Any) -> list[str]:
         """Validate ``rule`` (schema, references, cycles); return its references."""
@@ -193,9 +246,19 @@ class Store:
 
     # ------------------------------------------------------------------ definitions
     def create(self, segment: Segment | dict[str, Any] | str) -> Segment:
-        """Store a new segment (and its manual includes/excludes); emits ``segment.created``."""
-        seg = parse_segment(segment)
-        if seg.type == "dynamic" and (seg.include or seg.exclude):
+        """Store a new segment (and its manual includes/excludes); emits ``segment.created``.
+
+        ``segment`` is a :class:`Segment`, a dict or JSON text. Without an ``id`` one is
+        generated (``seg_`` and 16 hex digits). The rule may be given in any form
+        :func:`coerce_rule` takes (a dict, JSON text, the text form, a parsed rule).
+        """
+        seg = _coerce_segment(segment)
+        check_id(seg.id, "id")
+        check_text(seg.name, "name")
+        check_text(seg.description, "description")
+        include = self._keys(seg.include, "include")
+        exclude = self._keys(seg.exclude, "exclude")
+        if seg.type == "dynamic" and (include or exclude):
             raise StoreError("a dynamic segment has no manual includes or excludes")
         if seg.type == "static" and seg.rule is not None:
             raise StoreError("a static segment has no rule")
@@ -205,6 +268,7 @@ class Store:
             if conn.execute(sa.select(s.c.id).where(s.c.id == seg.id)).first() is not None:
                 raise StoreError(f"segment {seg.id!r} already exists")
             refs = self._check_rule(conn, seg.id, seg.rule)
+            self._check_contacts(conn, include, "include")
             conn.execute(
                 s.insert().values(
                     id=seg.id,
@@ -225,59 +289,96 @@ class Store:
             )
             emit(conn, ev.SegmentCreated(segment_id=seg.id, segment=seg.to_dict()), self.tables)
             # An exclude wins over an include of the same key (SEMANTICS §6).
-            if seg.include:
-                self._add(conn, seg.id, seg.type, list(dict.fromkeys(seg.include)), now)
-            if seg.exclude:
-                self._remove(conn, seg.id, seg.type, list(dict.fromkeys(seg.exclude)), now)
-            return self._model(self._row(conn, seg.id))
+            if include:
+                self._add(conn, seg.id, seg.type, include, now)
+            if exclude:
+                self._remove(conn, seg.id, seg.type, exclude, now)
+            return self._read(conn, seg.id, overrides=True)
 
-    def get(self, segment_id: str, *, overrides: bool = False) -> Segment:
-        """The stored segment. ``include``/``exclude`` are filled only with ``overrides``
-        (they can be as large as a static segment)."""
+    def _read(self, conn: Connection, segment_id: str, *, overrides: bool) -> Segment:
+        row = segment_row(conn, self.tables, segment_id)
+        if not overrides:
+            return segment_model(row)
+        m = self.tables.members
+        flags = conn.execute(
+            sa.select(m.c.contact_key, m.c.manual)
+            .where(m.c.segment_id == segment_id, m.c.manual.is_not(None))
+            .order_by(m.c.contact_key)
+        ).all()
+        inc = [k for k, f in flags if f == "include"]
+        exc = [k for k, f in flags if f == "exclude"]
+        return segment_model(row, inc, exc)
+
+    def get(self, segment_id: str, *, overrides: bool = True) -> Segment:
+        """The stored segment, with its manual ``include``/``exclude`` keys, so that
+        ``to_dict()`` shows what it holds (a static segment's members are its includes).
+
+        ``overrides=False`` leaves both lists empty (they are as large as a static
+        segment). :class:`NotFoundError` if there is no such segment.
+        """
+        segment_id = check_id(segment_id)
         with self.engine.connect() as conn:
-            row = self._row(conn, segment_id)
-            if not overrides:
-                return self._model(row)
-            m = self.tables.members
-            flags = conn.execute(
-                sa.select(m.c.contact_key, m.c.manual)
-                .where(m.c.segment_id == segment_id, m.c.manual.is_not(None))
-                .order_by(m.c.contact_key)
-            ).all()
-            inc = [k for k, f in flags if f == "include"]
-            exc = [k for k, f in flags if f == "exclude"]
-            return self._model(row, inc, exc)
+            return self._read(conn, segment_id, overrides=overrides)
 
     def segments(self, *, status: str | None = None) -> list[Segment]:
-        """All stored segments (optionally of one status), by id."""
+        """All stored segments (optionally of one status), by id in code point order.
+
+        Their ``include``/``exclude`` lists are left empty; :meth:`get` fills them.
+        """
+        if status is not None and status not in _STATUSES:
+            raise StoreInputError(
+                f"status must be one of {sorted(_STATUSES)}, not {status!r}", "/status"
+            )
         s = self.tables.segments
-        stmt = sa.select(s).order_by(s.c.id)
+        stmt = sa.select(s)
         if status is not None:
             stmt = stmt.where(s.c.status == status)
         with self.engine.connect() as conn:
-            return [self._model(r) for r in conn.execute(stmt)]
+            found = [segment_model(r) for r in conn.execute(stmt)]
+        return sorted(found, key=lambda seg: seg.id)
 
     def update(self, segment_id: str, **changes: Any) -> Segment:
         """Change ``name``, ``description``, ``rule``, ``type`` or ``status``.
 
         Archived segments are read-only (:class:`ReadOnlyError`); setting status
         ``archived`` emits ``segment.archived`` as well as ``segment.updated``.
-        Turning a segment dynamic drops its manual flags; turning it static keeps
-        only its manual includes as members at the next recalculation.
+        The rule may be given in any form :func:`coerce_rule` takes.
+
+        Changing the type (docs/store.md, "Changing a segment's type"):
+
+        * to ``static``: the rule is dropped and the current members are frozen, each
+          becoming a manual include (manual excludes go); membership does not change;
+        * to ``dynamic``: the manual flags are dropped (excluded keys' rows go), the
+          members stay until the next recalculation applies the rule;
+        * ``static`` to ``hybrid``: the includes stay includes; ``dynamic`` to
+          ``hybrid``: nothing changes until manual changes or the next recalculation.
         """
-        allowed = {"name", "description", "rule", "type", "status"}
-        unknown = set(changes) - allowed
+        segment_id = check_id(segment_id)
+        unknown = set(changes) - _UPDATABLE
         if unknown:
-            raise StoreError(f"cannot update {sorted(unknown)}; allowed: {sorted(allowed)}")
+            raise StoreInputError(
+                f"cannot update {sorted(unknown)}; allowed: {sorted(_UPDATABLE)}", "/changes"
+            )
+        for name in ("name", "description"):
+            if name in changes:
+                check_text(changes[name], name)
+        if "rule" in changes:
+            changes["rule"] = coerce_rule(changes["rule"])
         now = _utcnow()
         with transaction(self.engine) as conn:
-            row = self._row(conn, segment_id, lock=True)
+            row = segment_row(conn, self.tables, segment_id, lock=True)
             if row.status == "archived":
                 raise ReadOnlyError(f"segment {segment_id!r} is archived and read-only")
-            current = self._model(row)
+            current = segment_model(row)
             data = current.model_dump()
             data.update(changes)
-            new = Segment.model_validate(data)  # validates type/status/rule shapes
+            if data["type"] == "static" and current.type != "static" and "rule" not in changes:
+                data["rule"] = None  # turning static drops the rule
+                changes["rule"] = None
+            try:
+                new = Segment.model_validate(data)  # validates type/status/rule shapes
+            except ValidationError as exc:
+                raise StoreInputError(problems_from_validation(exc)) from None
             values: dict[str, Any] = {}
             shown: dict[str, Any] = {}
             for name in changes:
@@ -302,11 +403,17 @@ class Store:
                 if name in shown:
                     values[name] = shown[name]
             if not values:
-                return current
+                return self._read(conn, segment_id, overrides=True)
+            m = self.tables.members
             if shown.get("type") == "dynamic":
-                m = self.tables.members
                 conn.execute(m.delete().where(m.c.segment_id == segment_id, m.c.member.is_(False)))
                 conn.execute(m.update().where(m.c.segment_id == segment_id).values(manual=None))
+            elif shown.get("type") == "static":
+                # Freeze: the current members become the manual includes.
+                conn.execute(m.delete().where(m.c.segment_id == segment_id, m.c.member.is_(False)))
+                conn.execute(
+                    m.update().where(m.c.segment_id == segment_id).values(manual="include")
+                )
             conn.execute(
                 self.tables.segments.update()
                 .where(self.tables.segments.c.id == segment_id)
@@ -315,7 +422,7 @@ class Store:
             emit(conn, ev.SegmentUpdated(segment_id=segment_id, changes=shown), self.tables)
             if shown.get("status") == "archived":
                 emit(conn, ev.SegmentArchived(segment_id=segment_id), self.tables)
-            return self._model(self._row(conn, segment_id))
+            return self._read(conn, segment_id, overrides=True)
 
     def archive(self, segment_id: str) -> Segment:
         """Archive a segment: it keeps its members and history and becomes read-only."""
@@ -326,9 +433,10 @@ class Store:
 
         Refused while another segment's rule references it.
         """
+        segment_id = check_id(segment_id)
         s, m = self.tables.segments, self.tables.members
         with transaction(self.engine) as conn:
-            self._row(conn, segment_id, lock=True)
+            segment_row(conn, self.tables, segment_id, lock=True)
             users = sorted(k for k, deps in self._graph(conn).items() if segment_id in deps)
             if users:
                 raise StoreError(f"segment {segment_id!r} is referenced by {users}")
@@ -337,38 +445,54 @@ class Store:
             emit(conn, ev.SegmentDeleted(segment_id=segment_id), self.tables)
 
     # ------------------------------------------------------------------ manual membership
-    def add_members(self, segment_id: str, keys: Iterable[Any]) -> int:
+    def add_members(
+        self, segment_id: str, keys: Iterable[Any], *, require_contacts: bool | None = None
+    ) -> int:
         """Manually include ``keys`` (static and hybrid segments). Returns how many
         became members. A manual include survives every recalculation; it also
-        lifts a manual exclude of the same key."""
-        keys = list(dict.fromkeys(keys))
+        lifts a manual exclude of the same key.
+
+        Keys are checked against the key column's type (:class:`StoreInputError`
+        naming each bad one); with ``require_contacts`` (default: the store's
+        setting) each must also be a contact.
+        """
+        segment_id = check_id(segment_id)
+        key_list = self._keys(keys)
         with transaction(self.engine) as conn:
-            row = self._row(conn, segment_id, lock=True)
+            row = segment_row(conn, self.tables, segment_id, lock=True)
             self._check_manual(row)
-            return self._add(conn, segment_id, row.type, keys, _utcnow())
+            if require_contacts or (require_contacts is None and self.require_contacts):
+                saved, self.require_contacts = self.require_contacts, True
+                try:
+                    self._check_contacts(conn, key_list, "keys")
+                finally:
+                    self.require_contacts = saved
+            return self._add(conn, segment_id, row.type, key_list, _utcnow())
 
     def remove_members(self, segment_id: str, keys: Iterable[Any]) -> int:
         """Manually remove ``keys``: from a static segment they are dropped; in a
         hybrid one they become manual excludes (which win over the rule and
         survive recalculation). Returns how many stopped being members."""
-        keys = list(dict.fromkeys(keys))
+        segment_id = check_id(segment_id)
+        key_list = self._keys(keys)
         with transaction(self.engine) as conn:
-            row = self._row(conn, segment_id, lock=True)
+            row = segment_row(conn, self.tables, segment_id, lock=True)
             self._check_manual(row)
-            return self._remove(conn, segment_id, row.type, keys, _utcnow())
+            return self._remove(conn, segment_id, row.type, key_list, _utcnow())
 
     def clear_overrides(self, segment_id: str, keys: Iterable[Any]) -> int:
         """Drop the manual flag of ``keys`` in a hybrid segment: membership follows
         the rule again from the next recalculation. Returns how many flags went."""
-        keys = list(dict.fromkeys(keys))
+        segment_id = check_id(segment_id)
+        key_list = self._keys(keys)
         m = self.tables.members
         n = 0
         with transaction(self.engine) as conn:
-            row = self._row(conn, segment_id, lock=True)
+            row = segment_row(conn, self.tables, segment_id, lock=True)
             self._check_manual(row)
             if row.type != "hybrid":
                 raise StoreError("only hybrid segments have overrides to clear")
-            for chunk in _chunks(keys):
+            for chunk in _chunks(key_list):
                 where = (m.c.segment_id == segment_id, m.c.contact_key.in_(chunk))
                 # An excluded key is no member: its row only held the flag.
                 n += conn.execute(m.delete().where(*where, m.c.manual == "exclude")).rowcount
@@ -377,7 +501,8 @@ class Store:
                 ).rowcount
             return n
 
-    def _check_manual(self, row: Any) -> None:
+    @staticmethod
+    def _check_manual(row: Any) -> None:
         if row.status == "archived":
             raise ReadOnlyError(f"segment {row.id!r} is archived and read-only")
         if row.type == "dynamic":
@@ -517,37 +642,57 @@ class Store:
             )
 
     # ------------------------------------------------------------------ recalculation
-    def recalculate(self, segment_id: str, now: dt.datetime | None = None) -> Any:
-        """Recalculate one segment as of ``now`` in the database; see :mod:`.recalculate`."""
-        from .recalculate import recalculate
+    def recalculate(
+        self,
+        segment_id: str,
+        now: dt.datetime | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> Run:
+        """Recalculate one segment as of ``now`` in the database; see :mod:`.recalculate`.
 
-        return recalculate(self, segment_id, now)
+        ``progress`` is called with a :class:`Progress` after each step.
+        """
+        return recalculate(self, segment_id, now, progress=progress)
 
     def recalculate_many(
-        self, segment_ids: Iterable[str] | None = None, now: dt.datetime | None = None
-    ) -> list[Any]:
+        self,
+        segment_ids: Iterable[str] | None = None,
+        now: dt.datetime | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> list[Run]:
         """Recalculate segments (default: every active one) in dependency order, all as
-        of one ``now``. Inactive/archived segments are skipped. Each segment commits
-        on its own; the first failure (recorded as a failed run) stops the rest."""
-        from .recalculate import recalculate
-
-        now = now or _utcnow()
+        of one ``now``. Inactive/archived segments are skipped; an unknown id raises
+        :class:`NotFoundError` before anything runs. Each segment commits on its own;
+        the first failure (recorded as a failed run) stops the rest. ``progress`` gets
+        every step of every segment and a ``"segment"`` step after each one."""
+        now = check_now(now) or _utcnow()
+        ids: list[str] | None = None
+        if segment_ids is not None:
+            if isinstance(segment_ids, str):
+                raise StoreInputError("segment_ids must be a list of ids, not one string")
+            ids = [check_id(sid, "segment_ids") for sid in segment_ids]
         with self.engine.connect() as conn:
             graph = self._graph(conn)
             s = self.tables.segments
-            status = {
-                r.id: r.status for r in conn.execute(sa.select(s.c.id, s.c.status).order_by(s.c.id))
-            }
-        ids = (
-            list(segment_ids)
-            if segment_ids is not None
-            else [k for k, v in status.items() if v == "active"]
-        )
+            status = {r.id: r.status for r in conn.execute(sa.select(s.c.id, s.c.status))}
+        if ids is None:
+            ids = sorted(k for k, v in status.items() if v == "active")
+        for sid in ids:
+            if sid not in status:
+                raise NotFoundError(f"no segment {sid!r}", sid)
+        order = [sid for sid in dependency_order(ids, graph) if status.get(sid) == "active"]
         out = []
-        for sid in dependency_order(ids, graph):
-            if status.get(sid) != "active":
-                continue
-            out.append(recalculate(self, sid, now))
+        t0 = time.perf_counter()
+        for i, sid in enumerate(order, 1):
+            out.append(recalculate(self, sid, now, progress=progress))
+            if progress is not None:
+                progress(
+                    Progress(
+                        "recalculate_many", sid, "segment", i, len(order), time.perf_counter() - t0
+                    )
+                )
         return out
 
     def due(
@@ -558,13 +703,16 @@ class Store:
         relative_every: dt.timedelta = dt.timedelta(hours=1),
     ) -> list[str]:
         """Segments due for recalculation, in dependency order; see :func:`.recalculate.due_segments`."""
-        from .recalculate import due_segments
-
+        for name, value in (("every", every), ("relative_every", relative_every)):
+            if value is not None and not isinstance(value, dt.timedelta):
+                raise StoreInputError(f"{name} must be a timedelta", f"/{name}")
         return due_segments(self, now, every=every, relative_every=relative_every)
 
     def check_recalculable(self, segment_id: str) -> None:
+        """:class:`StoreError` (or :class:`NotFoundError`) unless it may be recalculated."""
+        segment_id = check_id(segment_id)
         with self.engine.connect() as conn:
-            check_recalculable(self._model(self._row(conn, segment_id)))
+            check_recalculable(segment_model(segment_row(conn, self.tables, segment_id)))
 
     # ------------------------------------------------------------------ reading
     def members(self, segment_id: str, *, after: Any = None, limit: int = 1000) -> list[Any]:
@@ -580,6 +728,7 @@ class Store:
         return reading.count(self.engine, self.tables, segment_id, exact=exact)
 
     def is_member(self, segment_id: str, key: Any) -> bool:
+        """Whether ``key`` is a current member of ``segment_id``."""
         return reading.is_member(self.engine, self.tables, segment_id, key)
 
     def history(
@@ -590,7 +739,10 @@ class Store:
         after_id: int | None = None,
         limit: int = 1000,
     ) -> list[reading.Change]:
-        """Membership changes of a segment and/or a contact, oldest first (keyset on id)."""
+        """Membership changes of a segment and/or a contact, oldest first (keyset on id).
+
+        A segment id that is not stored raises :class:`NotFoundError` (the history of a
+        deleted segment stays readable per contact, with ``key`` alone)."""
         return reading.history(
             self.engine, self.tables, segment_id, key, after_id=after_id, limit=limit
         )
@@ -599,18 +751,44 @@ class Store:
         """The most recent runs of a segment, newest first."""
         return reading.runs(self.engine, self.tables, segment_id, limit=limit)
 
-    def export_csv(self, segment_id: str, out: IO[str], **kw: Any) -> int:
-        """Stream the members to ``out`` as CSV (header ``key,since``); returns rows written."""
-        return reading.export_csv(self.engine, self.tables, segment_id, out, **kw)
+    def export_csv(
+        self,
+        segment_id: str,
+        out: IO[str],
+        *,
+        yield_per: int = 10_000,
+        progress: ProgressCallback | None = None,
+    ) -> int:
+        """Stream the members to ``out`` as CSV (header ``key,since``); returns rows written.
 
-    def export_jsonl(self, segment_id: str, out: IO[str], **kw: Any) -> int:
+        ``progress`` is called every ``yield_per`` rows and at the end."""
+        return reading.export_csv(
+            self.engine, self.tables, segment_id, out, yield_per=yield_per, progress=progress
+        )
+
+    def export_jsonl(
+        self,
+        segment_id: str,
+        out: IO[str],
+        *,
+        yield_per: int = 10_000,
+        progress: ProgressCallback | None = None,
+    ) -> int:
         """Stream the members to ``out`` as JSON Lines; returns rows written."""
-        return reading.export_jsonl(self.engine, self.tables, segment_id, out, **kw)
+        return reading.export_jsonl(
+            self.engine, self.tables, segment_id, out, yield_per=yield_per, progress=progress
+        )
 
     # ------------------------------------------------------------------ events
-    def deliver(self, publisher: Callable[[ev.Event], Any], **kw: Any) -> int:
+    def deliver(
+        self, publisher: Callable[[ev.Event], Any], *, batch: int = 100, limit: int | None = None
+    ) -> int:
         """Hand pending events to ``publisher``; see :func:`.outbox.deliver`."""
-        return deliver(self.engine, publisher, self.tables, **kw)
+        if not callable(publisher):
+            raise StoreInputError("publisher must be callable", "/publisher")
+        check_count(batch, "batch", minimum=1)
+        check_count(limit, "limit", optional=True)
+        return deliver(self.engine, publisher, self.tables, batch=batch, limit=limit)
 
 
 def _chunks(keys: Sequence[Any]) -> Iterator[list[Any]]:
