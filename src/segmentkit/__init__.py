@@ -14,6 +14,7 @@ from .compile.engines import register_sqlite_functions
 from .compile.python import compile_python
 from .compile.sql import SegmentTable, SqlQuery, to_sql
 from .compile.sqlalchemy import members_select, to_sqlalchemy
+from .display import SqlView, show_sql
 from .errors import (
     Problem,
     ReadOnlyError,
@@ -36,6 +37,7 @@ from .formats import (
     to_rows,
     to_text,
 )
+from .frames import FrameMembers, frame_members
 from .membership import Diff, diff, members
 from .model import (
     Condition,
@@ -70,6 +72,7 @@ __all__ = [
     "EventSource",
     "Field",
     "FieldType",
+    "FrameMembers",
     "Group",
     "Operator",
     "Problem",
@@ -82,6 +85,7 @@ __all__ = [
     "SegmentTable",
     "SegmentkitError",
     "SqlQuery",
+    "SqlView",
     "StoreError",
     "TagStorage",
     "UnsupportedError",
@@ -89,6 +93,7 @@ __all__ = [
     "bind",
     "compile_python",
     "diff",
+    "frame_members",
     "from_jquery",
     "from_jsonlogic",
     "from_querybuilder",
@@ -103,6 +108,7 @@ __all__ = [
     "querybuilder_fields",
     "register_operator",
     "register_sqlite_functions",
+    "show_sql",
     "simple_lower",
     "to_jquery",
     "to_jsonlogic",
