@@ -75,8 +75,9 @@ def _aware(value: dt.datetime, what: str) -> dt.datetime:
 def _segments(conn: Connection, tables: Tables, segments: Iterable[str] | None) -> list[str]:
     if segments is not None:
         return list(dict.fromkeys(segments))
-    s = tables.segments
-    return list(conn.execute(sa.select(s.c.id).order_by(s.c.id)).scalars())
+    s, h = tables.segments, tables.history
+    ids = sa.union(sa.select(s.c.id), sa.select(h.c.segment_id.label("id")).distinct())
+    return sorted(conn.execute(ids).scalars())
 
 
 def _first_change(conn: Connection, tables: Tables, segments: Sequence[str]) -> dt.datetime | None:
@@ -108,7 +109,7 @@ def refresh(
 ) -> PerformanceRun:
     """Compute and store the periods not yet final, up to the one containing ``now``.
 
-    ``segments`` defaults to every stored segment; ``since`` (default: the first
+    ``segments`` defaults to every stored segment and every segment with history; ``since`` (default: the first
     membership change of those segments) is where the first period starts.
     """
     config = load_config(config)
