@@ -4,6 +4,7 @@ months, quarters), the Python engine on a worked example, charts and the CLI."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -52,7 +53,10 @@ def test_config_defaults_and_selected_metrics() -> None:
     )
     assert len(full.selected) == 11 and full.revenue_scale == 2
     assert load_config(full) is full
-    assert full.fingerprint() != load_config({**full.model_dump(), "timezone": "Europe/Paris"}).fingerprint()
+    assert (
+        full.fingerprint()
+        != load_config({**full.model_dump(), "timezone": "Europe/Paris"}).fingerprint()
+    )
 
 
 def test_config_errors_carry_json_pointers() -> None:
@@ -98,7 +102,7 @@ def test_weeks_start_on_monday_months_and_quarters() -> None:
         dt.date(2026, 2, 1),
         dt.date(2026, 3, 1),
     ]
-    assert all(a.end == b.start for a, b in zip(months, months[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(months))
     quarters = periods_between(berlin(2026, 2, 1), berlin(2026, 12, 31), "quarter", BERLIN)
     assert [p.label.month for p in quarters] == [1, 4, 7, 10]
     assert quarters[0].start == berlin(2026, 1, 1)
@@ -197,7 +201,7 @@ def test_chart_png_svg_and_notebook_display(tmp_path: Path) -> None:
     assert "<svg" in c._repr_svg_()
     assert c.save(tmp_path / "c.svg").read_text().count("<svg") == 1
     assert c.save(tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
-    with pytest.raises(ValueError, match=".png or .svg"):
+    with pytest.raises(ValueError, match=r"\.png or \.svg"):
         c.save(tmp_path / "c.jpg")
     with pytest.raises(ValueError, match="no performance rows"):
         chart(rows, ["other"])
