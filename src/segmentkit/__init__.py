@@ -53,6 +53,7 @@ from .model import (
 )
 from .operators import Operator
 from .operators import register as register_operator
+from .performance import PerformanceConfig, PerformanceRow
 from .schema import ChildTable, EventSource, Field, Schema, TagStorage
 from .types import FieldType, simple_lower
 
@@ -75,6 +76,8 @@ __all__ = [
     "FrameMembers",
     "Group",
     "Operator",
+    "PerformanceConfig",
+    "PerformanceRow",
     "Problem",
     "ReadOnlyError",
     "Rule",

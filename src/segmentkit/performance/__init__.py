@@ -26,7 +26,11 @@ from .config import (
 )
 from .periods import Period, period_containing, periods_between
 from .python import Activity, CampaignSend, Conversion, Interval, intervals_from_history
+from .python import compute as compute_python
+from .rollup import PerformanceRun, read, refresh, runs, to_frame
 from .rows import PerformanceRow
+from .sql import compute as compute_sql
+from .sql import rollup_query
 
 __all__ = [
     "METRICS",
@@ -40,9 +44,17 @@ __all__ = [
     "Interval",
     "PerformanceConfig",
     "PerformanceRow",
+    "PerformanceRun",
     "Period",
+    "compute_python",
+    "compute_sql",
     "intervals_from_history",
     "load_config",
     "period_containing",
     "periods_between",
+    "read",
+    "refresh",
+    "rollup_query",
+    "runs",
+    "to_frame",
 ]
