@@ -5,6 +5,7 @@ java.util.regex for the Spark/Trino form when a JDK is installed)."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import sqlite3
@@ -15,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from segmentkit.errors import RuleError, UnsupportedError
@@ -49,7 +50,12 @@ VALID = [
     "a*b+c?",
     "a{3}",
     "a{2,}",
-    "a{0,255}",
+    "a{0,100}",
+    "[^x]*x",
+    "^[^@]+@[^@]+$",
+    "colou?r",
+    "foo.*",
+    "[a-z]{2,5}[0-9]{1,3}",
     "[a-z]",
     "[^a-z0-9]",
     "[à-ÿ]",
@@ -219,9 +225,11 @@ def test_python_search_lone_surrogate_subject() -> None:
 
 
 def test_python_search_is_cached_and_linear() -> None:
-    assert python_search("^[^x]*a[^x]*b$") is python_search("^[^x]*a[^x]*b$")
-    # Quadratic on a backtracking engine (MariaDB gives up: see below); RE2 is linear.
-    assert python_search("^[^x]*a[^x]*b$")("a" * 200_000) is False
+    assert python_search("^[^x]*x[^y]*y$") is python_search("^[^x]*x[^y]*y$")
+    assert python_search("^[^x]*x[^y]*y$")("a" * 200_000) is False
+    # Quadratic on a backtracking engine: refused (see test_cost_bounds).
+    with pytest.raises(RuleError, match="may go on or stop"):
+        python_search("^[^x]*a[^x]*b$")
 
 
 def test_sqlite_function_null() -> None:
@@ -607,9 +615,8 @@ def test_generated_patterns_agree(
     parts: tuple[str, str, str], request: pytest.FixtureRequest
 ) -> None:
     pattern = _pattern(parts)
-    if len(pattern) > MAX_PATTERN_LENGTH:
-        return
-    assert validate_pattern(pattern) == [], pattern
+    # The generator knows the syntax, not the cost bounds (ambiguous repetition).
+    assume(len(pattern) <= MAX_PATTERN_LENGTH and validate_pattern(pattern) == [])
     for engine in ENGINES:
         try:
             run: Runner = request.getfixturevalue(engine)
@@ -649,21 +656,118 @@ def test_accepted_noise_compiles_and_agrees(pattern: str, request: pytest.Fixtur
 
 
 def test_mariadb_match_limit_gives_silent_false(mariadb_conn: sa.Connection) -> None:
-    """A known engine limit, kept visible: a valid pattern needing quadratic backtracking
-    on a long subject makes MariaDB stop at PCRE2's match limit and answer 0 with
-    warning 1139 instead of raising. segmentkit.compile.engines turns that warning into an
-    error (tests/test_mariadb_regex_guard.py); here the guard is switched off to watch the
-    engine itself. (If MariaDB ever answers correctly here, this test fails and the docs change.)"""
+    """Why the validator refuses ambiguous repetition: a pattern needing quadratic
+    backtracking on a long subject makes MariaDB stop at PCRE2's match limit and answer 0
+    with warning 1139 instead of raising. The validator refuses such patterns; here the
+    engine is given one directly (and the guard switched off) to watch it fail.
+    (If MariaDB ever answers correctly here, this test fails and the docs change.)"""
     pattern, subject = "^[^x]*a[^x]*b$|!", "a" * 5000 + "!"
-    assert validate_pattern(pattern) == []
-    assert python_search(pattern)(subject) is True
+    assert any("may go on or stop" in p for p in validate_pattern(pattern))
     got = mariadb_conn.execute(
         sa.text("SELECT " + search_sql("mysql", ":s", ":p")).execution_options(
             segmentkit_regex_guard=False
         ),
-        {"s": subject, "p": for_dialect(pattern, "mysql")},
+        {"s": subject, "p": "(?-ix)" + pattern},
     ).scalar_one()
     warnings = mariadb_conn.execute(sa.text("SHOW WARNINGS")).all()
     assert got == 0
     assert [w[1] for w in warnings] == [1139]
     assert "match limit" in warnings[0][2]
+
+
+# ------------------------------------------------------------------ cost bounds
+
+
+@pytest.mark.parametrize(
+    ("pattern", "words"),
+    [
+        # RE2's automaton blows up on these counted repeats (5 s on 100,000 characters).
+        ("(.{1,255}){0,1}" * 8 + "x$", "at most 100"),
+        ("a{0,101}", "101 positions"),
+        ("(ab){51}", "102 positions"),
+        # Cubic / quadratic backtracking on MariaDB (11 s on 8,000 characters).
+        ("^[^q]*[^q]*[^q]*q$", "may go on or stop"),
+        ("^[^x]*a[^x]*b$", "may go on or stop at the same character ('b')"),
+        (".*foo", "may go on or stop at the same character ('f')"),
+        ("^a.*b.*c$", "may go on or stop"),
+        # Exponential: every optional 'a' may or may not take part.
+        ("a?" * 5 + "a" * 5, "more than 16 tries"),
+        ("[^q]{0,50}[^q]{0,50}q", "more than 16 tries"),
+    ],
+)
+def test_cost_bounds_refuse(pattern: str, words: str) -> None:
+    problems = validate_pattern(pattern)
+    assert any(words in p for p in problems), problems
+    with pytest.raises(RuleError):
+        python_search(pattern)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "a{0,100}",
+        "(ab){50}",
+        "^[^x]*x[^y]*y$",
+        "^[^q]*q$",
+        "[^x]*$",
+        "a?" * 4 + "a" * 4,  # 16 ways at most
+        "(ab|cd)?c",
+        "a{2,3}a",
+        "^[a-z]+@[a-z]+\\.[a-z]{2,6}$",
+        "foo.*",
+    ],
+)
+def test_cost_bounds_accept(pattern: str) -> None:
+    assert validate_pattern(pattern) == []
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "[ab]", "[^a]", "."]), st.sampled_from(["*", "+"])),
+        min_size=2,
+        max_size=4,
+    )
+)
+def test_accepted_unbounded_repetitions_are_deterministic(items: list[tuple[str, str]]) -> None:
+    """Property: in an accepted pattern, no two adjacent unbounded repetitions share a
+    character (the first would have to guess where to stop)."""
+    pattern = "^" + "".join(a + q for a, q in items) + "$"
+    if validate_pattern(pattern):
+        return
+    import re
+
+    for (a, _), (b, _) in itertools.pairwise(items):
+        for ch in ("a", "b", "c"):
+            assert not (re.fullmatch(a, ch) and re.fullmatch(b, ch)), pattern
+
+
+_LONG_SUBJECTS = ["a" * 8000, "ab" * 4000, "é" * 4000 + "!", "a\n" * 4000, "xay" * 2700]
+
+
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
+)
+@given(parts=PATTERN_STRATEGY)
+def test_accepted_patterns_stay_under_mariadb_match_limit(
+    parts: tuple[str, str, str], mariadb_conn: sa.Connection
+) -> None:
+    """Property: no accepted pattern makes PCRE2 give up (warning 1139) on long
+    subjects — the cost bounds keep backtracking constant per attempt."""
+    pattern = _pattern(parts)
+    assume(len(pattern) <= MAX_PATTERN_LENGTH and validate_pattern(pattern) == [])
+    # MariaDB resets the warning list only for statements that use a table.
+    mariadb_conn.execute(sa.text("CREATE TEMPORARY TABLE IF NOT EXISTS sk_one (i INT)"))
+    if mariadb_conn.execute(sa.text("SELECT COUNT(*) FROM sk_one")).scalar_one() == 0:
+        mariadb_conn.execute(sa.text("INSERT INTO sk_one VALUES (1)"))
+    query = sa.text("SELECT " + search_sql("mysql", ":s", ":p") + " FROM sk_one").execution_options(
+        segmentkit_regex_guard=False
+    )
+    for subject in _LONG_SUBJECTS:
+        got = mariadb_conn.execute(
+            query, {"s": subject, "p": for_dialect(pattern, "mysql")}
+        ).scalar_one()
+        warnings = mariadb_conn.execute(sa.text("SHOW WARNINGS")).all()
+        assert warnings == [], (pattern, subject[:10], warnings)
+        assert bool(got) == python_search(pattern)(subject), (pattern, subject[:10])

@@ -103,9 +103,11 @@ from segmentkit.errors import Problem, RuleError, UnsupportedError
 
 __all__ = [
     "DIALECTS",
+    "MAX_CHOICES",
     "MAX_GROUP_DEPTH",
     "MAX_PATTERN_LENGTH",
     "MAX_REPEAT",
+    "MAX_REPEAT_COST",
     "SEARCH_FUNCTIONS",
     "SEARCH_SQL",
     "for_dialect",
@@ -118,6 +120,15 @@ __all__ = [
 MAX_PATTERN_LENGTH: Final = 256
 MAX_REPEAT: Final = 255
 MAX_GROUP_DEPTH: Final = 32
+# The counted repetitions of a pattern ({m}, {m,n}) may stand for at most this many
+# positions in all (a{3}b{0,5} stands for 8; (ab){4} for 8). RE2's automaton (the
+# Python evaluator, SQLite, DuckDB) keeps one state per position, so the bound keeps
+# every search within a small constant per character of the subject.
+MAX_REPEAT_COST: Final = 100
+# A bounded repetition that may go on or stop at the same character (a?a, a{2,3}a)
+# makes a backtracking engine try each count; the product of those counts over the
+# pattern is at most this. Unbounded ones (*, +, {m,}) may never be ambiguous so.
+MAX_CHOICES: Final = 16
 # Past this many characters we stop parsing: the length problem is reported
 # and a megabyte of garbage must not produce a megabyte of messages.
 _SCAN_LIMIT: Final = 4 * MAX_PATTERN_LENGTH
@@ -219,6 +230,7 @@ class _Repeat:
     min: int
     max: int | None  # None: unbounded
     text: str  # the quantifier as written: '*', '+', '?', '{2,5}'
+    pos: int = -1  # of the quantifier in the pattern (for messages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,7 +319,7 @@ class _Parser:
                     "MariaDB then silently answers false; use a class such as [ab]* or "
                     "write the repetitions out",
                 )
-        node = _Repeat(atom, lo, hi, text)
+        node = _Repeat(atom, lo, hi, text, qpos)
         if (nxt := self.peek()) is not None and (
             nxt in "*+?" or (nxt == "{" and self.quantifier_at(self.i) is not None)
         ):
@@ -567,6 +579,187 @@ def _is_ambiguous(alt: _Alt) -> bool:
     return any(_node_has(n, _Repeat) for n in alt.branches[0])
 
 
+# ------------------------------------------------------------------- cost bounds
+#
+# Two checks keep every accepted pattern linear in the subject (per match attempt):
+#
+# * the *repeat cost*: counted repetitions expand to one automaton state per
+#   position; their total is bounded by MAX_REPEAT_COST;
+# * *deterministic repetition*: wherever an unbounded repetition (``*``, ``+``,
+#   ``{m,}``) may either go on or stop, the next character must decide which:
+#   the characters that can start another round must be disjoint from those
+#   that can follow the repetition. A bounded one (``?``, ``{m,n}``) may leave
+#   the choice open, but the product of its choices over the pattern is at most
+#   MAX_CHOICES. Then a backtracking engine (MariaDB's PCRE2, Java) has at most
+#   a constant number of ways to consume the same text in one match attempt.
+#
+# Character sets are sorted lists of inclusive code-point ranges; the anchors
+# take two code points outside Unicode, so ``[^x]*$`` is deterministic.
+_BEGIN: Final = -2
+_END: Final = -1
+_ALL: Final = ((0, 0x10FFFF),)
+_CharSet = tuple[tuple[int, int], ...]
+
+
+def _normal(ranges: list[tuple[int, int]]) -> _CharSet:
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return tuple(out)
+
+
+def _complement(cs: _CharSet) -> _CharSet:
+    out: list[tuple[int, int]] = []
+    start = 0
+    for lo, hi in cs:
+        if lo > start:
+            out.append((start, lo - 1))
+        start = max(start, hi + 1)
+    if start <= 0x10FFFF:
+        out.append((start, 0x10FFFF))
+    return tuple(out)
+
+
+def _common(a: _CharSet, b: _CharSet) -> int | None:
+    """A code point in both sets, or None."""
+    i = j = 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo <= hi:
+            return lo
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return None
+
+
+def _atom_set(node: _Lit | _Dot | _Class) -> _CharSet:
+    if isinstance(node, _Lit):
+        return ((ord(node.char), ord(node.char)),)
+    if isinstance(node, _Dot):
+        return ((0, 9), (11, 0x10FFFF))
+    ranges = _normal([(ord(lo), ord(hi)) for lo, hi in node.ranges])
+    return _complement(ranges) if node.negated else ranges
+
+
+def _first(node: _Node) -> tuple[_CharSet, bool]:
+    """The characters ``node`` can start with, and whether it can match nothing."""
+    if isinstance(node, _Lit | _Dot | _Class):
+        return _atom_set(node), False
+    if isinstance(node, _Anchor):
+        return ((_END, _END) if node.end else (_BEGIN, _BEGIN),), False
+    if isinstance(node, _Repeat):
+        cs, nullable = _first(node.node)
+        return cs, nullable or node.min == 0
+    ranges: list[tuple[int, int]] = []
+    nullable = False
+    for branch in node.alt.branches:
+        cs, empty = _first_of(branch)
+        ranges.extend(cs)
+        nullable = nullable or empty
+    return _normal(ranges), nullable
+
+
+def _first_of(seq: tuple[_Node, ...], follow: _CharSet = ()) -> tuple[_CharSet, bool]:
+    ranges: list[tuple[int, int]] = []
+    for node in seq:
+        cs, nullable = _first(node)
+        ranges.extend(cs)
+        if not nullable:
+            return _normal(ranges), False
+    ranges.extend(follow)
+    return _normal(ranges), True
+
+
+def _show_code(code: int) -> str:
+    if code == _END:
+        return "the end ($)"
+    if code == _BEGIN:
+        return "the start (^)"
+    return repr(chr(code))
+
+
+class _CostChecker:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.cost = 0
+        self.choices = 1
+
+    def sequence(self, seq: tuple[_Node, ...], follow: _CharSet) -> None:
+        """Check ``seq`` whose matches are followed by a character of ``follow``."""
+        after = follow
+        for node in reversed(seq):
+            self.node(node, after)
+            cs, nullable = _first(node)
+            after = _normal([*cs, *after]) if nullable else cs
+
+    def node(self, node: _Node, follow: _CharSet) -> None:
+        if isinstance(node, _Group):
+            for branch in node.alt.branches:
+                self.sequence(branch, follow)
+        elif isinstance(node, _Repeat):
+            if node.text.startswith("{"):
+                self.cost += _size(node.node) * (node.max if node.max is not None else node.min)
+            again = node.max is None or node.max > 1
+            first, _ = _first(node.node)
+            inner_follow = _normal([*first, *follow]) if again else follow
+            self.node(node.node, inner_follow)
+            if node.max is None or node.max > node.min:
+                clash = _common(first, follow)
+                if clash is not None and node.max is not None:
+                    # A bounded choice (a?a, (ab|cd)?c): tried at most max - min + 1
+                    # ways; the product over the pattern stays a small constant.
+                    self.choices *= node.max - node.min + 1
+                    if self.choices <= MAX_CHOICES:
+                        clash = None
+                if clash is not None and len(self.problems) < _MAX_PROBLEMS:
+                    cost = (
+                        "time polynomial in the subject's length"
+                        if node.max is None
+                        else f"more than {MAX_CHOICES} tries per position, multiplied with "
+                        "the pattern's other ambiguous repetitions"
+                    )
+                    self.problems.append(
+                        f"position {node.pos}: quantifier {node.text!r} may go on or stop "
+                        f"at the same character ({_show_code(clash)}): backtracking engines "
+                        f"(MariaDB, Java) would need {cost}; make what follows the "
+                        "repetition unable to start with a character it repeats (e.g. "
+                        "[^x]*x instead of .*x), or leave the repetition out"
+                    )
+
+
+def _size(node: _Node) -> int:
+    """Automaton positions of ``node`` with its own counted repetitions expanded."""
+    if isinstance(node, _Lit | _Dot | _Class):
+        return 1
+    if isinstance(node, _Anchor):
+        return 0
+    if isinstance(node, _Repeat):
+        inner = _size(node.node)
+        if node.text.startswith("{"):
+            return inner * max(node.max if node.max is not None else node.min + 1, 1)
+        return inner
+    return sum(_size(n) for branch in node.alt.branches for n in branch)
+
+
+def _cost_problems(tree: _Alt) -> list[str]:
+    checker = _CostChecker()
+    for branch in tree.branches:
+        checker.sequence(branch, ())  # the end of the pattern: the search has matched
+    problems = checker.problems
+    if checker.cost > MAX_REPEAT_COST:
+        problems.append(
+            f"counted repetitions stand for {checker.cost} positions; at most "
+            f"{MAX_REPEAT_COST} are allowed (each costs time on every character searched; "
+            "use * or + where the exact count does not matter)"
+        )
+    return problems
+
+
 def _parse(pattern: str) -> tuple[_Alt, list[str]]:
     parser = _Parser(pattern)
     problems: list[str] = []
@@ -578,6 +771,8 @@ def _parse(pattern: str) -> tuple[_Alt, list[str]]:
         )
     tree = parser.parse()
     problems.extend(parser.problems)
+    if not problems:
+        problems.extend(_cost_problems(tree))
     return tree, problems
 
 

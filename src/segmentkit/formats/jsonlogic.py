@@ -152,11 +152,23 @@ class _Importer:
             for i, item in enumerate(value):
                 if isinstance(item, Mapping | list):
                     self.refuse((*path, i), "a list of literals is expected here")
+                self.exact_number(item, (*path, i))
+        self.exact_number(value, path)
         if isinstance(value, float) and not math.isfinite(
             value
         ):  # pragma: no cover - JSON has none
             self.refuse(path, "non-finite number")
         return _Literal(value)
+
+    def exact_number(self, value: Any, path: Path) -> None:
+        """Refuse an integer JavaScript cannot hold exactly: json-logic-js would compare
+        the nearest double (2**53 + 1 reads as 2**53), not the number written."""
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > JS_SAFE_INTEGER:
+            self.refuse(
+                path,
+                "integer beyond JavaScript's safe range (2**53 - 1): json-logic-js reads "
+                "it as the nearest double, not as the number written",
+            )
 
     def var(self, arg: Any, path: Path, *, element: bool) -> _Var:
         if isinstance(arg, list):
