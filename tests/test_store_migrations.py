@@ -123,7 +123,7 @@ def test_migrations_run_from_a_host_alembic_environment(tmp_path: Path) -> None:
     assert {"contacts", "alembic_version", "app_sk_segments", "app_sk_members"} <= names
     with engine.connect() as conn:
         heads = {r[0] for r in conn.exec_driver_sql("SELECT version_num FROM alembic_version")}
-    assert heads == {"h001", "sk0002"}
+    assert heads == {"h001", "sk0003"}
     command.downgrade(cfg, "segmentkit@base")
     assert "app_sk_segments" not in set(sa.inspect(engine).get_table_names())
     assert "contacts" in set(sa.inspect(engine).get_table_names())

@@ -32,9 +32,10 @@ from .events import (
     event_from_dict,
 )
 from .outbox import deliver, pending
+from .progress import Progress, ProgressCallback
 from .reading import Change, Run
-from .recalculate import due_segments, recalculate
-from .store import Store, rule_hash, uses_relative_time
+from .recalculate import StoreParts, due_segments, recalculate
+from .store import Store, coerce_rule, rule_hash, uses_relative_time
 from .tables import DEFAULT_TABLES, Tables, create_all, drop_all, make_tables
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "Event",
     "MembersAdded",
     "MembersRemoved",
+    "Progress",
+    "ProgressCallback",
     "Run",
     "SegmentArchived",
     "SegmentCreated",
@@ -50,7 +53,9 @@ __all__ = [
     "SegmentRecalculated",
     "SegmentUpdated",
     "Store",
+    "StoreParts",
     "Tables",
+    "coerce_rule",
     "create_all",
     "deliver",
     "dependency_order",

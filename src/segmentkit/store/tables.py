@@ -38,6 +38,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 __all__ = [
     "DEFAULT_TABLES",
     "ID_LENGTH",
+    "SegmentId",
     "Tables",
     "UTCDateTime",
     "create_all",
@@ -75,6 +76,39 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if isinstance(value, str):  # SQLite inside raw text queries
             value = dt.datetime.fromisoformat(value)
         return value.replace(tzinfo=dt.UTC)  # type: ignore[no-any-return]
+
+
+class SegmentId(TypeDecorator[str]):
+    """Segment ids: ``VARCHAR(200)`` compared by code point on every engine.
+
+    SQLite and PostgreSQL compare text by its bytes; MariaDB/MySQL would take the
+    server's case-insensitive collation (``"vip"`` and ``"VIP"`` would be one id), so
+    there the column is ``utf8mb4`` with a binary collation that does not pad spaces
+    (``utf8mb4_nopad_bin`` on MariaDB, ``utf8mb4_0900_bin`` on MySQL 8.0.17+).
+    """
+
+    impl = sa.String(ID_LENGTH)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects.mysql import VARCHAR
+
+            return cast(
+                TypeEngine[Any],
+                dialect.type_descriptor(
+                    VARCHAR(ID_LENGTH, charset="utf8mb4", collation=binary_collation(dialect))
+                ),
+            )
+        return cast(TypeEngine[Any], dialect.type_descriptor(sa.String(ID_LENGTH)))
+
+
+def binary_collation(dialect: Any) -> str:
+    """The utf8mb4 collation comparing by code point without padding, for this server."""
+    if getattr(dialect, "is_mariadb", False) or dialect.name == "mariadb":
+        return "utf8mb4_nopad_bin"
+    version = getattr(dialect, "server_version_info", None) or (0,)
+    return "utf8mb4_0900_bin" if tuple(version) >= (8, 0, 17) else "utf8mb4_bin"
 
 
 # Autoincrementing 64-bit ids; SQLite only autoincrements an INTEGER PRIMARY KEY.
@@ -127,7 +161,7 @@ def make_tables(
     segments = sa.Table(
         f"{p}segments",
         md,
-        sa.Column("id", sa.String(ID_LENGTH), primary_key=True),
+        sa.Column("id", SegmentId(), primary_key=True),
         sa.Column("name", sa.String(500), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("type", sa.String(16), nullable=False),
@@ -155,7 +189,7 @@ def make_tables(
         # No foreign key to segments on purpose: PostgreSQL checks one per inserted
         # row (a trigger), which doubled the time of a million-member calculation.
         # Store.delete removes a segment's members itself.
-        sa.Column("segment_id", sa.String(ID_LENGTH), primary_key=True),
+        sa.Column("segment_id", SegmentId(), primary_key=True),
         sa.Column("contact_key", key, primary_key=True, autoincrement=False),
         sa.Column("member", sa.Boolean(), nullable=False),
         sa.Column("manual", sa.String(8), nullable=True),  # 'include' | 'exclude' | NULL
@@ -166,7 +200,7 @@ def make_tables(
         f"{p}history",
         md,
         sa.Column("id", _Id, primary_key=True, autoincrement=True),
-        sa.Column("segment_id", sa.String(ID_LENGTH), nullable=False),
+        sa.Column("segment_id", SegmentId(), nullable=False),
         sa.Column("contact_key", key, nullable=False),
         sa.Column("change", sa.String(8), nullable=False),  # 'added' | 'removed'
         sa.Column("reason", sa.String(8), nullable=False),  # 'rule' | 'manual'
@@ -179,7 +213,7 @@ def make_tables(
         f"{p}runs",
         md,
         sa.Column("id", _Id, primary_key=True, autoincrement=True),
-        sa.Column("segment_id", sa.String(ID_LENGTH), nullable=False),
+        sa.Column("segment_id", SegmentId(), nullable=False),
         sa.Column("as_of", UTCDateTime(), nullable=False),
         sa.Column("started_at", UTCDateTime(), nullable=False),
         sa.Column("finished_at", UTCDateTime(), nullable=True),
@@ -196,7 +230,7 @@ def make_tables(
         md,
         sa.Column("id", _Id, primary_key=True, autoincrement=True),
         sa.Column("type", sa.String(40), nullable=False),
-        sa.Column("segment_id", sa.String(ID_LENGTH), nullable=False),
+        sa.Column("segment_id", SegmentId(), nullable=False),
         sa.Column("run_id", sa.BigInteger(), nullable=True),
         sa.Column("payload", sa.Text(), nullable=False),  # JSON object
         sa.Column("keys", sa.Text(), nullable=True),  # JSON array of contact keys (batches)
@@ -211,7 +245,7 @@ def make_tables(
         f"{p}performance",
         md,
         sa.Column("config", sa.String(64), primary_key=True),
-        sa.Column("segment_id", sa.String(ID_LENGTH), primary_key=True),
+        sa.Column("segment_id", SegmentId(), primary_key=True),
         sa.Column("grain", sa.String(8), primary_key=True),
         sa.Column("period_start", UTCDateTime(), primary_key=True),
         sa.Column("period_end", UTCDateTime(), nullable=False),
@@ -254,12 +288,15 @@ def make_tables(
 DEFAULT_TABLES = make_tables()
 
 
-def create_all(bind: Engine | Connection, tables: Tables = DEFAULT_TABLES) -> None:
+def create_all(bind: Engine | Connection, tables: Tables | None = None) -> None:
     """Create the store tables that do not exist yet (for tests and quick starts;
-    production databases use the shipped Alembic migrations)."""
+    production databases use the shipped Alembic migrations). ``tables`` defaults to
+    ``DEFAULT_TABLES``."""
+    tables = tables if tables is not None else DEFAULT_TABLES
     tables.metadata.create_all(bind, tables=list(tables.all))
 
 
-def drop_all(bind: Engine | Connection, tables: Tables = DEFAULT_TABLES) -> None:
-    """Drop the store tables (children first)."""
+def drop_all(bind: Engine | Connection, tables: Tables | None = None) -> None:
+    """Drop the store tables (children first); ``tables`` defaults to ``DEFAULT_TABLES``."""
+    tables = tables if tables is not None else DEFAULT_TABLES
     tables.metadata.drop_all(bind, tables=list(tables.all))
