@@ -16,11 +16,13 @@ from .compile.sql import SegmentTable, SqlQuery, to_sql
 from .compile.sqlalchemy import members_select, to_sqlalchemy
 from .display import SqlView, show_sql
 from .errors import (
+    NotFoundError,
     Problem,
     ReadOnlyError,
     RuleError,
     SegmentkitError,
     StoreError,
+    StoreInputError,
     UnsupportedError,
 )
 from .formats import (
@@ -55,6 +57,7 @@ from .operators import Operator
 from .operators import register as register_operator
 from .performance import PerformanceConfig, PerformanceRow
 from .schema import ChildTable, EventSource, Field, Schema, TagStorage
+from .store import Store
 from .types import FieldType, simple_lower
 
 try:
@@ -75,6 +78,7 @@ __all__ = [
     "FieldType",
     "FrameMembers",
     "Group",
+    "NotFoundError",
     "Operator",
     "PerformanceConfig",
     "PerformanceRow",
@@ -89,7 +93,9 @@ __all__ = [
     "SegmentkitError",
     "SqlQuery",
     "SqlView",
+    "Store",
     "StoreError",
+    "StoreInputError",
     "TagStorage",
     "UnsupportedError",
     "__version__",
