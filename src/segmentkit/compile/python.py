@@ -12,6 +12,11 @@ expression inside one list comprehension and falls back per record likewise.
 
 Code is generated once per rule *shape* (``primitives.shape``) and cached; a new
 rule with the same shape only binds new constants.
+
+A rule of more than :data:`MAX_GENERATED_LEAVES` leaves is not turned into code:
+compiling megabytes of Python source would take seconds and hundreds of MiB for a
+10,000-node rule. It is *interpreted* instead: the bound tree becomes a tree of
+closures (:func:`interpret`) with the meaning of the safe expression, node for node.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from ..errors import UnsupportedError
 from ..schema import Schema
 from ..types import FieldType, simple_lower
 
-__all__ = ["Matcher", "compile_python", "generate_source"]
+__all__ = ["MAX_GENERATED_LEAVES", "Matcher", "compile_python", "generate_source", "interpret"]
 
+# Above this many leaves a rule is interpreted rather than compiled to Python source.
+MAX_GENERATED_LEAVES = 500
 _CACHE_SIZE = 512
 _cache: OrderedDict[Any, Callable[..., Any]] = OrderedDict()
 _FALLBACK = (KeyError, TypeError, AttributeError)
@@ -365,6 +372,169 @@ def _event_counter(
     return count
 
 
+# --------------------------------------------------------------------------- interpreter
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": lambda a, b: a == b,
+    "lt": lambda a, b: a < b,
+    "le": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b,
+}
+_Eval = Callable[[Mapping[str, Any]], Any]
+
+
+class _Interpreter:
+    """Closures with the meaning of the generated *safe* expression (see ``_Gen``):
+    values read with ``.get``, datetimes normalised in the field's zone, tags as sets,
+    a NULL operand makes a leaf FALSE (``IsNull`` and ``==`` excepted)."""
+
+    def __init__(
+        self,
+        key: str,
+        normalisers: Mapping[str, Callable[[Any], Any]],
+        members: Mapping[str, frozenset[Any]],
+        counters: Mapping[p.EventCount, Callable[[Any], int]],
+    ) -> None:
+        self.key = key
+        self.normalisers = normalisers
+        self.members = members
+        self.counters = counters
+
+    def read(self, ref: p.FieldRef) -> _Eval:
+        name = ref.field.name
+        if ref.type is FieldType.TAGS:
+            return lambda r: _tags(r.get(name))
+        if ref.type is FieldType.DATETIME:
+            norm = self.normalisers[name]
+            return lambda r: norm(r.get(name))
+        return lambda r: r.get(name)
+
+    def value(self, v: p.Value) -> tuple[_Eval | None, Any]:
+        """``(reader, None)`` for a field (None when NULL), ``(None, constant)`` for a Param."""
+        if isinstance(v, p.Param):
+            return None, v.value
+        if isinstance(v, p.Lower):
+            read = self.read(v.operand)
+
+            def lowered(r: Mapping[str, Any]) -> Any:
+                x = read(r)
+                return None if x is None else simple_lower(x)
+
+            return lowered, None
+        return self.read(v), None
+
+    def guarded(self, operand: p.Value, test: Callable[[Any], bool]) -> _Eval:
+        read, _ = self.value(operand)
+        assert read is not None
+
+        def run(r: Mapping[str, Any]) -> bool:
+            x = read(r)
+            return x is not None and test(x)
+
+        return run
+
+    def node(self, node: p.Predicate) -> _Eval:
+        match node:
+            case p.Const(value=value):
+                return lambda r: value
+            case p.And(items=items):
+                parts = tuple(self.node(i) for i in items)
+
+                def all_(r: Mapping[str, Any]) -> bool:
+                    for part in parts:  # noqa: SIM110 - faster than all() of a generator
+                        if not part(r):
+                            return False
+                    return True
+
+                return all_
+            case p.Or(items=items):
+                parts = tuple(self.node(i) for i in items)
+
+                def any_(r: Mapping[str, Any]) -> bool:
+                    for part in parts:  # noqa: SIM110 - faster than any() of a generator
+                        if part(r):
+                            return True
+                    return False
+
+                return any_
+            case p.Not(item=item):
+                inner = self.node(item)
+                return lambda r: not inner(r)
+            case p.IsNull(operand=ref):
+                read = self.read(ref)
+                return lambda r: read(r) is None
+            case p.Compare(op="eq", left=p.FieldRef() as ref, right=p.Param(value=const)):
+                read = self.read(ref)
+                return lambda r: read(r) == const
+            case p.Compare(op=op, left=left, right=right):
+                compare = _COMPARE[op]
+                lread, lconst = self.value(left)
+                rread, rconst = self.value(right)
+
+                def cmp(r: Mapping[str, Any]) -> bool:
+                    a = lconst if lread is None else lread(r)
+                    if a is None:
+                        return False
+                    b = rconst if rread is None else rread(r)
+                    if b is None:
+                        return False
+                    return compare(a, b)
+
+                return cmp
+            case p.InList(operand=operand, values=values):
+                members = frozenset(values)
+                if isinstance(operand, p.FieldRef):
+                    read = self.read(operand)
+                    return lambda r: read(r) in members
+                return self.guarded(operand, lambda x: x in members)
+            case p.Contains(operand=operand, needle=p.Param(value=needle)):
+                return self.guarded(operand, lambda x: needle in x)
+            case p.Prefix(operand=operand, needle=p.Param(value=needle)):
+                return self.guarded(operand, lambda x: x.startswith(needle))
+            case p.Suffix(operand=operand, needle=p.Param(value=needle)):
+                return self.guarded(operand, lambda x: x.endswith(needle))
+            case p.Matches(operand=ref, pattern=p.Param(value=pattern)):
+                return self.guarded(ref, _searcher(pattern))
+            case p.TagsAny(operand=ref, values=values):
+                wanted = frozenset(values)
+                return self.guarded(ref, lambda x: not wanted.isdisjoint(x))
+            case p.TagsEmpty(operand=ref):
+                return self.guarded(ref, lambda x: len(x) == 0)
+            case p.InSegment(segment_id=sid):
+                members, key = self.members[sid], self.key
+                return lambda r: r.get(key) in members
+            case p.EventCount(op=op, count=count):
+                counter, compare, key = self.counters[node], _COMPARE[op], self.key
+                return lambda r: compare(counter(r.get(key)), count)
+        raise TypeError(f"unknown primitive {node!r}")  # pragma: no cover
+
+
+def interpret(
+    pred: p.Predicate,
+    key: str,
+    normalisers: Mapping[str, Callable[[Any], Any]],
+    members: Mapping[str, frozenset[Any]],
+    counters: Mapping[p.EventCount, Callable[[Any], int]],
+) -> Callable[[Mapping[str, Any]], bool]:
+    """A predicate over records for a bound (not shaped) tree, without code generation."""
+    run = _Interpreter(key, normalisers, members, counters).node(pred)
+
+    def match(r: Mapping[str, Any]) -> bool:
+        return bool(run(r))
+
+    return match
+
+
+def _leaf_count(pred: p.Predicate, limit: int) -> int:
+    """Leaves of ``pred``, counting stops a little past ``limit``."""
+    n = 0
+    for _ in p.iter_leaves(pred):
+        n += 1
+        if n > limit:
+            break
+    return n
+
+
 def compile_python(
     rule: Any,
     schema: Schema,
@@ -382,8 +552,6 @@ def compile_python(
     Missing keys and ``None`` are NULL; naive datetimes are read in the field's zone.
     """
     bound = bind(rule, schema, now=now, segments=segments)
-    shape, params = bound.shaped()
-    factory = _factory(shape, schema.key)
     normalisers = {
         f.name: _instant(schema.zone_of(f)) for f in schema if f.type is FieldType.DATETIME
     }
@@ -394,6 +562,10 @@ def compile_python(
                 f"segment reference {sid!r}", "python", "pass segments={id: member keys}"
             )
         members[sid] = frozenset(segments[sid])
+    if _leaf_count(bound.predicate, MAX_GENERATED_LEAVES) > MAX_GENERATED_LEAVES:
+        return _interpreted(bound, schema, normalisers, members, events)
+    shape, params = bound.shaped()
+    factory = _factory(shape, schema.key)
     leaves = factory.event_leaves  # type: ignore[attr-defined]
     counters = [_event_counter(leaf, schema, bound.now, events) for leaf in leaves]
     match, filter_ = factory(params, normalisers, members, counters)
@@ -401,3 +573,27 @@ def compile_python(
     match.source = factory.source  # type: ignore[attr-defined]
     match.bound = bound
     return match  # type: ignore[no-any-return]
+
+
+def _interpreted(
+    bound: BoundRule,
+    schema: Schema,
+    normalisers: Mapping[str, Callable[[Any], Any]],
+    members: Mapping[str, frozenset[Any]],
+    events: Mapping[Any, Iterable[Mapping[str, Any]]] | None,
+) -> Matcher:
+    counters: dict[p.EventCount, Callable[[Any], int]] = {}
+    for leaf in p.iter_leaves(bound.predicate):
+        if isinstance(leaf, p.EventCount) and leaf not in counters:
+            counters[leaf] = _event_counter(leaf, schema, bound.now, events)
+    match = interpret(bound.predicate, schema.key, normalisers, members, counters)
+
+    def filter_(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        return [r for r in records if match(r)]
+
+    match.filter = filter_  # type: ignore[attr-defined]
+    match.source = (  # type: ignore[attr-defined]
+        f"# not generated: rules of more than {MAX_GENERATED_LEAVES} leaves are interpreted\n"
+    )
+    match.bound = bound  # type: ignore[attr-defined]
+    return match  # type: ignore[return-value]
