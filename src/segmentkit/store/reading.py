@@ -23,7 +23,7 @@ from ..errors import NotFoundError
 from .progress import Progress, ProgressCallback, logger
 from .rows import check_exists, segment_row
 from .tables import Tables
-from .validate import check_count, check_id, check_key
+from .validate import MAX_PAGE, check_count, check_id, check_key, check_progress
 
 __all__ = [
     "Change",
@@ -122,7 +122,7 @@ def iter_members(
     The arguments and the segment are checked at the call, before iteration starts.
     """
     segment_id = check_id(segment_id)
-    check_count(page, "page", minimum=1)
+    check_count(page, "page", minimum=1, maximum=MAX_PAGE)
     with engine.connect() as conn:
         check_exists(conn, tables, segment_id)
     return _iter_pages(engine, tables, segment_id, page)
@@ -243,7 +243,8 @@ class _Export:
         fmt: str,
     ) -> None:
         self.segment_id = check_id(segment_id)
-        self.yield_per = check_count(yield_per, "yield_per", minimum=1)
+        self.yield_per = check_count(yield_per, "yield_per", minimum=1, maximum=MAX_PAGE)
+        check_progress(progress)
         self.engine, self.tables, self.progress, self.fmt = engine, tables, progress, fmt
         with engine.connect() as conn:
             self.total = int(segment_row(conn, tables, self.segment_id).member_count)

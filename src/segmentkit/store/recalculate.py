@@ -78,7 +78,7 @@ from .progress import Progress, ProgressCallback, logger
 from .reading import Run
 from .rows import segment_model, segment_row
 from .tables import Tables
-from .validate import check_id, check_now
+from .validate import check_id, check_now, check_progress
 
 __all__ = ["StoreParts", "due_segments", "recalculate"]
 
@@ -209,6 +209,7 @@ def recalculate(
     Returns the run.
     """
     segment_id = check_id(segment_id)
+    check_progress(progress)
     as_of = _as_utc(now)
     started = _utcnow()
     state: dict[str, Any] = {}

@@ -45,12 +45,21 @@ from .reading import Run
 from .recalculate import due_segments, recalculate
 from .rows import segment_model, segment_row
 from .tables import DEFAULT_TABLES, Tables
-from .validate import check_count, check_id, check_keys, check_now, check_text
+from .validate import (
+    MAX_PAGE,
+    check_count,
+    check_id,
+    check_keys,
+    check_now,
+    check_progress,
+    check_text,
+)
 
 __all__ = ["Store", "coerce_rule", "rule_hash", "uses_relative_time"]
 
 _UPDATABLE = frozenset({"name", "description", "rule", "type", "status"})
 _STATUSES = frozenset({"active", "inactive", "archived"})
+_TYPES = frozenset({"dynamic", "static", "hybrid"})
 
 _CHUNK = 500  # keys per statement in manual changes (well under every parameter limit)
 
@@ -117,10 +126,14 @@ def _coerce_segment(segment: Any) -> Segment:
         return segment
     data = load_json(segment, "segment")
     if not isinstance(data, Mapping):
-        raise StoreInputError("a segment must be a Segment, a JSON object or its text", "")
+        raise StoreInputError("a segment must be a Segment, a JSON object or its text", "/segment")
     data = dict(data)
     if data.get("id") is None:
         data["id"] = f"seg_{uuid.uuid4().hex[:16]}"
+    check_id(data["id"], "id")
+    for name in ("name", "description"):
+        if name in data:
+            check_text(data[name], name)
     if "rule" in data:
         data["rule"] = coerce_rule(data["rule"])
     return parse_segment(data)
@@ -160,7 +173,7 @@ class Store:
         self.engine = engine
         self.schema = schema
         self.tables = tables if tables is not None else DEFAULT_TABLES
-        self.batch_size = check_count(batch_size, "batch_size", minimum=1)
+        self.batch_size = check_count(batch_size, "batch_size", minimum=1, maximum=MAX_PAGE)
         if require_contacts and schema is None:
             raise StoreInputError("require_contacts needs the contact schema", "/schema")
         self.require_contacts = bool(require_contacts)
@@ -325,7 +338,7 @@ class Store:
 
         Their ``include``/``exclude`` lists are left empty; :meth:`get` fills them.
         """
-        if status is not None and status not in _STATUSES:
+        if status is not None and (not isinstance(status, str) or status not in _STATUSES):
             raise StoreInputError(
                 f"status must be one of {sorted(_STATUSES)}, not {status!r}", "/status"
             )
@@ -362,6 +375,12 @@ class Store:
         for name in ("name", "description"):
             if name in changes:
                 check_text(changes[name], name)
+        for name, allowed in (("type", _TYPES), ("status", _STATUSES)):
+            value = changes.get(name)
+            if name in changes and (not isinstance(value, str) or value not in allowed):
+                raise StoreInputError(
+                    f"{name} must be one of {sorted(allowed)}, not {value!r}", f"/{name}"
+                )
         if "rule" in changes:
             changes["rule"] = coerce_rule(changes["rule"])
         now = _utcnow()
@@ -668,10 +687,13 @@ class Store:
         the first failure (recorded as a failed run) stops the rest. ``progress`` gets
         every step of every segment and a ``"segment"`` step after each one."""
         now = check_now(now) or _utcnow()
+        check_progress(progress)
         ids: list[str] | None = None
         if segment_ids is not None:
             if isinstance(segment_ids, str):
-                raise StoreInputError("segment_ids must be a list of ids, not one string")
+                raise StoreInputError(
+                    "segment_ids must be a list of ids, not one string", "/segment_ids"
+                )
             ids = [check_id(sid, "segment_ids") for sid in segment_ids]
         with self.engine.connect() as conn:
             graph = self._graph(conn)
@@ -786,7 +808,7 @@ class Store:
         """Hand pending events to ``publisher``; see :func:`.outbox.deliver`."""
         if not callable(publisher):
             raise StoreInputError("publisher must be callable", "/publisher")
-        check_count(batch, "batch", minimum=1)
+        check_count(batch, "batch", minimum=1, maximum=MAX_PAGE)
         check_count(limit, "limit", optional=True)
         return deliver(self.engine, publisher, self.tables, batch=batch, limit=limit)
 

@@ -19,14 +19,18 @@ from ..errors import Problem, StoreInputError
 from .tables import ID_LENGTH
 
 __all__ = [
+    "MAX_PAGE",
     "check_count",
     "check_id",
     "check_key",
     "check_keys",
     "check_now",
+    "check_progress",
     "check_text",
     "key_kind",
 ]
+
+MAX_PAGE = 1_000_000  # rows per page, per fetch batch, keys per event
 
 _INT_RANGES = {
     "BigInteger": (-(2**63), 2**63 - 1),
@@ -69,7 +73,9 @@ def check_id(value: Any, what: str = "segment_id") -> str:
     return check_text(value, what, ID_LENGTH)
 
 
-def check_count(value: Any, what: str, *, minimum: int = 0, optional: bool = False) -> Any:
+def check_count(
+    value: Any, what: str, *, minimum: int = 0, maximum: int = 2**63 - 1, optional: bool = False
+) -> Any:
     """An integer argument (a limit, a page size, an id) of at least ``minimum``."""
     if value is None and optional:
         return None
@@ -79,8 +85,8 @@ def check_count(value: Any, what: str, *, minimum: int = 0, optional: bool = Fal
         )
     if value < minimum:
         raise StoreInputError(f"{what} must be at least {minimum}, got {value}", f"/{what}")
-    if value > 2**63 - 1:
-        raise StoreInputError(f"{what} is too large: {value}", f"/{what}")
+    if value > maximum:
+        raise StoreInputError(f"{what} must be at most {maximum:,}, got {value}", f"/{what}")
     return value
 
 
@@ -99,6 +105,16 @@ def check_now(value: Any, what: str = "now") -> dt.datetime | None:
         value.astimezone(dt.UTC)
     except OverflowError:
         raise StoreInputError(f"{what} is out of the datetime range in UTC", f"/{what}") from None
+    return value
+
+
+def check_progress(value: Any) -> Any:
+    """``None`` or a callable (a progress callback)."""
+    if value is not None and not callable(value):
+        raise StoreInputError(
+            f"progress must be a callable taking a Progress, not {type(value).__name__}",
+            "/progress",
+        )
     return value
 
 
