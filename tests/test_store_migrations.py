@@ -128,3 +128,49 @@ def test_migrations_run_from_a_host_alembic_environment(tmp_path: Path) -> None:
     assert "app_sk_segments" not in set(sa.inspect(engine).get_table_names())
     assert "contacts" in set(sa.inspect(engine).get_table_names())
     engine.dispose()
+
+
+def test_mariadb_migrations_give_segment_ids_the_collation_of_create_all() -> None:
+    """On MariaDB/MySQL the segment id columns compare by code point after the
+    migrations exactly as after ``create_all`` (sk0003), and downgrade cleanly."""
+    import os
+    import uuid
+
+    url = os.environ.get("SEGMENTKIT_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except Exception as exc:
+        if os.environ.get("SEGMENTKIT_REQUIRE_BACKENDS") == "1":
+            raise
+        pytest.skip(f"MariaDB unreachable: {type(exc).__name__}")
+    migrated, created = f"m{uuid.uuid4().hex[:6]}_", f"c{uuid.uuid4().hex[:6]}_"
+
+    def collations(prefix: str) -> dict[tuple[str, str], tuple[str, str]]:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT table_name, column_name, column_type, collation_name"
+                    " FROM information_schema.columns WHERE table_schema = DATABASE()"
+                    " AND table_name LIKE :p AND data_type IN ('varchar', 'text')"
+                ),
+                {"p": prefix.replace("_", "\\_") + "%"},
+            ).all()
+        return {(t[len(prefix) :], c): (ty, co) for t, c, ty, co in rows if "alembic" not in t}
+
+    tables = make_tables(created)
+    try:
+        upgrade(engine, prefix=migrated)
+        create_all(engine, tables)
+        got, want = collations(migrated), collations(created)
+        assert got == want
+        ids = {k: v for k, v in got.items() if k[1] in ("id", "segment_id")}
+        assert ids[("segments", "id")][1].endswith("_bin")
+        assert ids[("members", "segment_id")][1] == ids[("segments", "id")][1]
+        downgrade(engine, prefix=migrated)
+        assert collations(migrated) == {}
+    finally:
+        tables.metadata.drop_all(engine)
+        downgrade(engine, prefix=migrated)
+        engine.dispose()
