@@ -624,17 +624,26 @@ def _complement(cs: _CharSet) -> _CharSet:
 
 
 def _common(a: _CharSet, b: _CharSet) -> int | None:
-    """A code point in both sets, or None."""
+    """A code point in both sets (a readable one if there is), or None."""
+    both: list[tuple[int, int]] = []
     i = j = 0
     while i < len(a) and j < len(b):
         lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
         if lo <= hi:
-            return lo
+            both.append((lo, hi))
         if a[i][1] < b[j][1]:
             i += 1
         else:
             j += 1
-    return None
+    if not both:
+        return None
+    for wanted in (ord("a"), ord("x"), ord("0"), ord("A")):
+        if any(lo <= wanted <= hi for lo, hi in both):
+            return wanted
+    for lo, hi in both:
+        if hi >= 0x21:
+            return max(lo, 0x21)
+    return both[0][0]
 
 
 def _atom_set(node: _Lit | _Dot | _Class) -> _CharSet:
@@ -750,7 +759,8 @@ def _cost_problems(tree: _Alt) -> list[str]:
     checker = _CostChecker()
     for branch in tree.branches:
         checker.sequence(branch, ())  # the end of the pattern: the search has matched
-    problems = checker.problems
+    # Found right to left; reported in pattern order.
+    problems = sorted(checker.problems, key=lambda p: int(p.split(":")[0].split()[1]))
     if checker.cost > MAX_REPEAT_COST:
         problems.append(
             f"counted repetitions stand for {checker.cost} positions; at most "
