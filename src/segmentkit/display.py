@@ -467,7 +467,9 @@ def store_html(store: Any) -> str:
 
 # ------------------------------------------------------------------ frames
 def frame_members_text(result: Any) -> str:
-    keys = ", ".join(map(repr, result.keys[:10])) + (", …" if result.count > 10 else "")
+    first = result.keys[:10]
+    first = first.tolist() if hasattr(first, "tolist") else list(first)
+    keys = ", ".join(map(repr, first)) + (", …" if result.count > 10 else "")
     return f"<FrameMembers {result.count:,} members: {keys}>"
 
 
