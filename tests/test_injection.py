@@ -26,7 +26,7 @@ from segmentkit.schema import Field, Schema
 from segmentkit.types import FieldType
 
 HAS_TO_SQL = importlib.util.find_spec("segmentkit.compile.sql") is not None
-DIALECT_OF = {"sqlite": "sqlite", "duckdb": "duckdb", "postgres": "postgres", "mariadb": "mysql"}
+DIALECT_OF = {"sqlite": "sqlite", "duckdb": "duckdb", "postgres": "postgres", "mariadb": "mariadb"}
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "conformance" / "sqli" / "Generic-SQLi.txt"

@@ -162,7 +162,7 @@ def test_match_limit_raises_through_compiled_sql_text(
     """The second SQL path: text from segmentkit.compile.sql run through SQLAlchemy."""
     from segmentkit.compile.sql import to_sql
 
-    compiled = to_sql(_rule("not_matches", SLOW), _schema(contacts), "mysql", NOW, select=True)
+    compiled = to_sql(_rule("not_matches", SLOW), _schema(contacts), "mariadb", NOW, select=True)
     assert compiled.paramstyle == "pyformat" and isinstance(compiled.params, dict)
     with engine.connect() as conn, pytest.raises(UnsupportedError):
         conn.exec_driver_sql(compiled.text, compiled.params).all()

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
+from segmentkit.compile.dialects import SegmentTable
 from segmentkit.errors import ReadOnlyError, StoreError
 from segmentkit.membership import (
     Diff,
@@ -172,9 +173,11 @@ def test_members_resolve_segment_references(contacts: Any) -> None:
         },
     )
     assert members(seg, RECORDS, schema, NOW, segments={"adults": {1, 4}}) == {1}
-    adults = sa.table("adult_ids", sa.column("id", sa.BigInteger))
+    memberships = SegmentTable("memberships", "segment_id", "contact_id")
     with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TEMP TABLE adult_ids (id BIGINT)")
-        conn.exec_driver_sql("INSERT INTO adult_ids VALUES (1), (4)")
-        got = members(seg, conn, schema, NOW, segments=lambda sid: sa.select(adults.c.id))
+        conn.exec_driver_sql("CREATE TEMP TABLE memberships (segment_id TEXT, contact_id BIGINT)")
+        conn.exec_driver_sql(
+            "INSERT INTO memberships VALUES ('adults', 1), ('adults', 4), ('other', 2)"
+        )
+        got = members(seg, conn, schema, NOW, segments=memberships)
     assert got == {1}

@@ -190,7 +190,7 @@ def _make(name: str, tmp: str) -> Engine:
         dialect = "postgres"
     else:
         url, args = MYSQL_URL, {"connect_timeout": 3, "charset": "utf8mb4"}
-        dialect = "mysql"
+        dialect = "mariadb"
     engine = sa.create_engine(url, connect_args=args)
     try:
         with engine.connect():
@@ -507,7 +507,7 @@ def test_bigquery_text() -> None:
 def _parseable(text: str, dialect: str) -> str:
     # sqlglot's MySQL and Snowflake tokenizers do not know pyformat placeholders (as in
     # tests/test_sql_dialects.py): read them as named placeholders for the parse check.
-    if dialect in ("mysql", "snowflake"):
+    if dialect in ("mysql", "mariadb", "snowflake"):
         return re.sub(r"%\((p\d+)\)s", r":\1", text).replace("%%", "%")
     return text
 

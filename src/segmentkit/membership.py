@@ -17,7 +17,7 @@ This module owns what a segment's members *are*, independent of any store:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from .errors import ReadOnlyError, StoreError
 from .model import Segment
 
 if TYPE_CHECKING:
+    from .compile.dialects import SegmentTable
     from .schema import Schema
 
 __all__ = [
@@ -84,7 +85,7 @@ def members(
     schema: Schema,
     now: dt.datetime | None = None,
     *,
-    segments: Mapping[str, Iterable[Any]] | Callable[[str], Any] | None = None,
+    segments: Mapping[str, Iterable[Any]] | SegmentTable | None = None,
 ) -> set[Any]:
     """The members of ``segment`` over ``source`` as of ``now`` (a set of keys).
 
@@ -92,19 +93,21 @@ def members(
     key under ``schema.key``), evaluated by the Python backend, or a SQLAlchemy
     ``Connection``, on which the rule's member ``SELECT`` runs. ``segments`` resolves
     ``{"segment": id}`` references: for records a mapping id -> member keys; for a
-    connection a callable id -> ``Select`` of member keys (as the store provides).
+    connection the :class:`~segmentkit.compile.dialects.SegmentTable` holding memberships
+    (``SegmentTable.from_store(tables)`` for the store's).
     Status is not checked here: this is "who would be a member", read-only.
     """
     matches: Iterable[Any] = ()
     if segment.type != "static" and segment.rule is not None:
         if isinstance(source, sa.Connection):
+            from .compile.dialects import SegmentTable
             from .compile.sqlalchemy import members_select
 
             stmt = members_select(
                 segment.rule,
                 schema,
                 now,
-                segment_members=segments if callable(segments) else None,
+                segments=segments if isinstance(segments, SegmentTable) else None,
             )
             matches = source.execute(stmt).scalars()
         else:

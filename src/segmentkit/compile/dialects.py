@@ -590,7 +590,7 @@ class Compiler:
             case p.Contains(operand=o, needle=n):
                 return self.contains(self.value(o), self.scalar(n, None))
             case p.Prefix(operand=o, needle=n):
-                return self.prefix(self.value(o), self.scalar(n, None))
+                return self.prefix_of(self.value(o), n)
             case p.Suffix(operand=o, needle=n):
                 return self.suffix(self.value(o), self.scalar(n, None))
             case p.Matches(operand=o, pattern=pat):
@@ -631,6 +631,10 @@ class Compiler:
         )
 
         def col(name: str) -> exp.Column:
+            if source.sa_table is not None and name not in source.sa_table.c:
+                self.unsupported(
+                    "event condition", f"events table {source.table!r} has no column {name!r}"
+                )
             return exp.Column(this=_ident(name), table=alias)
 
         conds: list[exp.Expression] = [
@@ -725,10 +729,27 @@ class Compiler:
     # ----------------------------------------------------------------- values
     def value(self, v: p.Value, other: Field | None = None) -> exp.Expression:
         if isinstance(v, p.FieldRef):
-            return self.column(v.field)
+            col = self.column(v.field)
+            return self.text(col, v.field) if v.field.type is FieldType.STRING else col
         if isinstance(v, p.Lower):
-            return self.lower(self.column(v.operand.field))
+            return self.lower_text(self.column(v.operand.field), v.operand.field)
         return self.scalar(v, other)
+
+    # Strings compare by code point whatever collation the column declares (SEMANTICS
+    # §1). ``text`` is where a dialect puts a string column under a code-point
+    # collation; ``lower_text`` lowers it (in a collation whose lower() is right) and
+    # puts the result under one.
+    def text(self, col: exp.Expression, f: Field) -> exp.Expression:
+        return col
+
+    def lower_text(self, col: exp.Expression, f: Field) -> exp.Expression:
+        return self.lower(col)
+
+    def prefix_of(self, o: exp.Expression, needle: p.Param) -> exp.Expression:
+        return self.prefix(o, self.scalar(needle, None))
+
+    def _storage_zone(self, f: Field) -> str | None:
+        return self.schema.zone_of(f).key if f.naive else None
 
     @staticmethod
     def field_of(v: p.Value) -> Field | None:
@@ -749,7 +770,18 @@ class Compiler:
         return exp.Is(this=self.column(f), expression=exp.Null())
 
     def compare(self, leaf: p.Compare) -> exp.Expression:
-        f = self.field_of(leaf.left) or self.field_of(leaf.right)
+        a, b = self.field_of(leaf.left), self.field_of(leaf.right)
+        if (
+            a is not None
+            and b is not None
+            and a.type is FieldType.DATETIME
+            and self._storage_zone(a) != self._storage_zone(b)
+        ):
+            self.unsupported(
+                f"comparing datetime fields {a.name!r} and {b.name!r}",
+                "they are stored in different zones (naive/aware)",
+            )
+        f = a or b
         left = self.value(leaf.left, f)
         right = self.value(leaf.right, f)
         if self.type_of(leaf.left) is FieldType.STRING:
@@ -929,6 +961,24 @@ def identity(v: Any) -> Any:
     return v
 
 
+def successor(prefix: str) -> str | None:
+    """The least string greater than every string starting with ``prefix`` (code points)."""
+    chars = list(prefix)
+    while chars:
+        last = ord(chars.pop())
+        if last < 0x10FFFF:
+            nxt = last + 1
+            if 0xD800 <= nxt <= 0xDFFF:  # surrogates never occur in stored text
+                nxt = 0xE000
+            return "".join(chars) + chr(nxt)
+    return None
+
+
+def _successor_or_blob(prefix: str) -> str | bytes:
+    upper = successor(prefix)
+    return b"\xff" if upper is None else upper
+
+
 def _jsonable(v: Any) -> Any:
     if isinstance(v, Decimal):
         return str(v)
@@ -971,10 +1021,38 @@ class Postgres(Compiler):
     def str_order(self, op: str, left: exp.Expression, right: exp.Expression) -> exp.Expression:
         # COLLATE "C" orders UTF-8 text by byte = code point. Only the comparison runs
         # in "C": lower() inside `left` already ran in the column's collation.
-        return _OPS[op](this=exp.Collate(this=left, expression=_ident("C")), expression=right)
+        if not isinstance(left, exp.Collate):
+            left = exp.Collate(this=left, expression=_ident("C"))
+        return _OPS[op](this=left, expression=right)
 
     def lower(self, e: exp.Expression) -> exp.Expression:
         return exp.Lower(this=e)
+
+    # A database's default collation is deterministic (equal only when the bytes are),
+    # so a plain column needs nothing and keeps its index. A column that declares a
+    # collation (nondeterministic ICU ones ignore case or accents, and refuse substring
+    # search) is compared under "C", and lowered under the database default (lower()
+    # under "C" is ASCII-only).
+    def text(self, col: exp.Expression, f: Field) -> exp.Expression:
+        if f.collation is None:
+            return col
+        return exp.Collate(this=col, expression=_ident("C"))
+
+    def lower_text(self, col: exp.Expression, f: Field) -> exp.Expression:
+        if f.collation is None:
+            return self.lower(col)
+        lowered = self.lower(exp.Collate(this=col, expression=_ident("default")))
+        return exp.Collate(this=lowered, expression=_ident("C"))
+
+    def str_eq(self, left: exp.Expression, right: exp.Expression, plain: bool) -> exp.Expression:
+        exact = exp.EQ(this=left, expression=right)
+        if plain and isinstance(left, exp.Collate):
+            # The column's own collation matches a superset of the exact matches and
+            # can use the column's index.
+            return exp.And(
+                this=exp.EQ(this=_copy(left.this), expression=_copy(right)), expression=exact
+            )
+        return exact
 
     def contains(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
         return exp.GT(this=_fn("STRPOS", o, n), expression=_num(0))
@@ -1056,15 +1134,17 @@ class MySQL(Compiler):
     def str_order(self, op: str, left: exp.Expression, right: exp.Expression) -> exp.Expression:
         return _OPS[op](this=self._bin(left), expression=self._bin(right))
 
+    #: the collation under which LOWER is the per-code-point simple mapping. MySQL 8:
+    #: utf8mb4_0900_ai_ci (Unicode 9 UCA; from MySQL's documentation, not run here).
+    lower_collation: ClassVar[str] = "utf8mb4_0900_ai_ci"
+
     def lower(self, e: exp.Expression) -> exp.Expression:
-        # SEMANTICS appendix: only LOWER under utf8mb4_uca1400_ai_ci (MariaDB 10.10+)
-        # is the per-code-point simple mapping.
         converted = exp.Cast(
             this=e,
             to=exp.DataType(this=exp.DataType.Type.CHARACTER_SET, kind=exp.Var(this="utf8mb4")),
         )
         return exp.Lower(
-            this=exp.Collate(this=converted, expression=exp.Var(this="utf8mb4_uca1400_ai_ci"))
+            this=exp.Collate(this=converted, expression=exp.Var(this=self.lower_collation))
         )
 
     def contains(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
@@ -1137,6 +1217,16 @@ class MySQL(Compiler):
         return _fn("JSON_LENGTH", col)
 
 
+class MariaDB(MySQL):
+    """MariaDB 10.10+ via PyMySQL (``%(name)s``): MySQL's SQL with MariaDB's collations."""
+
+    name = "mariadb"
+    # SEMANTICS appendix: the only MariaDB collation whose LOWER is the per-code-point
+    # simple mapping for every cased letter (measured on 10.11).
+    lower_collation = "utf8mb4_uca1400_ai_ci"
+    regex_name = "mysql"
+
+
 class SQLite(Compiler):
     """SQLite via the stdlib ``sqlite3`` (``:name``).
 
@@ -1181,14 +1271,56 @@ class SQLite(Compiler):
             ifs=[exp.If(this=ascii_only, true=_fn("LOWER", _copy(e)))], default=_fn("sk_lower", e)
         )
 
-    def contains(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
-        return exp.GT(this=_fn("INSTR", o, n), expression=_num(0))
+    # BINARY is memcmp of the UTF-8 bytes over their full length: code-point order, NUL
+    # included, whatever collation (NOCASE, RTRIM) the column declares. It costs nothing
+    # on a BINARY column and its index stays usable.
+    def _binary(self, e: exp.Expression) -> exp.Expression:
+        return exp.Collate(this=e, expression=exp.Var(this="BINARY"))
 
+    def str_eq(self, left: exp.Expression, right: exp.Expression, plain: bool) -> exp.Expression:
+        return exp.EQ(this=self._binary(left), expression=right)
+
+    def str_in(
+        self, operand: exp.Expression, items: list[exp.Expression], plain: bool
+    ) -> exp.Expression:
+        return exp.In(this=self._binary(operand), expressions=items)
+
+    def str_order(self, op: str, left: exp.Expression, right: exp.Expression) -> exp.Expression:
+        return _OPS[op](this=self._binary(left), expression=right)
+
+    # SQLite's text functions (instr, substr, length) stop at the first NUL; on BLOBs they
+    # count bytes, and a byte match of UTF-8 is a code-point match.
+    @staticmethod
+    def _blob(e: exp.Expression) -> exp.Expression:
+        return exp.Cast(this=e, to=_dtype("BLOB"))
+
+    def contains(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        return exp.GT(this=_fn("INSTR", self._blob(o), self._blob(n)), expression=_num(0))
+
+    # substr() of a zero-length BLOB is NULL: IS compares it as a value (FALSE).
     def prefix(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
-        return exp.EQ(this=_fn("SUBSTR", o, _num(1), _fn("LENGTH", n)), expression=_copy(n))
+        return exp.Is(
+            this=_fn("SUBSTR", self._blob(o), _num(1), _fn("LENGTH", self._blob(n))),
+            expression=self._blob(_copy(n)),
+        )
+
+    def prefix_of(self, o: exp.Expression, needle: p.Param) -> exp.Expression:
+        # A code-point range [needle, successor) is exact and can use an index on the
+        # column; without a successor (all U+10FFFF) a BLOB bound sorts after all text.
+        low = self.scalar(needle, None)
+        high = self.bind(needle.value.index, _successor_or_blob)
+        return exp.Paren(
+            this=exp.And(
+                this=exp.GTE(this=self._binary(o), expression=low),
+                expression=exp.LT(this=self._binary(_copy(o)), expression=high),
+            )
+        )
 
     def suffix(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
-        return exp.EQ(this=_fn("SUBSTR", o, exp.Neg(this=_fn("LENGTH", n))), expression=_copy(n))
+        return exp.Is(
+            this=_fn("SUBSTR", self._blob(o), exp.Neg(this=_fn("LENGTH", self._blob(n)))),
+            expression=self._blob(_copy(n)),
+        )
 
     def in_large(
         self, operand: exp.Expression, slots: tuple[Any, ...], ftype: FieldType, f: Field | None
@@ -1196,6 +1328,8 @@ class SQLite(Compiler):
         values = exp.Select(expressions=[exp.Column(this=_ident("value"))]).from_(
             exp.Table(this=_fn("json_each", self.json_param(slots, ftype, f))), copy=False
         )
+        if ftype is FieldType.STRING:
+            operand = self._binary(operand)
         return exp.In(this=operand, query=exp.Subquery(this=values))
 
     def regex_search(self, subject: exp.Expression, pattern: exp.Expression) -> exp.Expression:
@@ -1231,6 +1365,15 @@ class DuckDB(Compiler):
 
     def lower(self, e: exp.Expression) -> exp.Expression:
         return exp.Lower(this=e)
+
+    # A column (or the session's default_collation) may be NOCASE/NOACCENT, which
+    # equality, ordering, contains and starts_with follow; under COLLATE c they compare
+    # by code point. Measured free on 2M rows (docs/sql.md).
+    def text(self, col: exp.Expression, f: Field) -> exp.Expression:
+        return exp.Collate(this=col, expression=exp.Var(this="c"))
+
+    def lower_text(self, col: exp.Expression, f: Field) -> exp.Expression:
+        return exp.Collate(this=self.lower(col), expression=exp.Var(this="c"))
 
     def contains(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
         return _fn("CONTAINS", o, n)
@@ -1486,13 +1629,12 @@ class TSQL(Compiler):
 
 DIALECTS: dict[str, type[Compiler]] = {
     cls.name: cls
-    for cls in (Postgres, MySQL, SQLite, DuckDB, BigQuery, Snowflake, Spark, Trino, TSQL)
+    for cls in (Postgres, MySQL, MariaDB, SQLite, DuckDB, BigQuery, Snowflake, Spark, Trino, TSQL)
 }
 
 #: Other names users type for the same dialects.
 ALIASES: dict[str, str] = {
     "postgresql": "postgres",
-    "mariadb": "mysql",
     "sqlite3": "sqlite",
     "mssql": "tsql",
     "sqlserver": "tsql",

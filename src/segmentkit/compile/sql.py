@@ -107,6 +107,26 @@ def _compiler_class(dialect: str) -> type[Compiler]:
     raise RuleError(f"unknown SQL dialect {shown}{hint}; known: {', '.join(sorted(DIALECTS))}")
 
 
+_SQLALCHEMY_NAMES: dict[str, str] = {
+    "postgresql": "postgres",
+    "mssql": "tsql",
+    "databricks": "spark",
+    "hive": "spark",
+    "default": "postgres",  # str() of an expression outside any engine: for display
+}
+
+
+def dialect_class(dialect: Any) -> type[Compiler]:
+    """The compiler class for a SQLAlchemy ``Dialect`` (MariaDB told apart from MySQL)."""
+    name = dialect.name
+    if name in ("mysql", "mariadb"):
+        return DIALECTS["mariadb" if getattr(dialect, "is_mariadb", False) else "mysql"]
+    cls = DIALECTS.get(_SQLALCHEMY_NAMES.get(name, name))
+    if cls is None:
+        raise UnsupportedError("SQL", name, f"no segmentkit dialect; known: {', '.join(DIALECTS)}")
+    return cls
+
+
 # ------------------------------------------------------------------ generation
 # The SQLAlchemy view renders the same text with a marker per placeholder, which it
 # replaces by SQLAlchemy's own rendering of a bound parameter (compile/sqlalchemy.py).
@@ -172,7 +192,7 @@ def _generator_class(cls: type[Compiler], style: Style) -> type[Generator]:
     return gen
 
 
-def _generate(
+def generate(
     cls: type[Compiler],
     tree: exp.Expression,
     *,
@@ -263,7 +283,7 @@ def _compile_key(k: _Key) -> _Compiled:
     assert k.schema is not None and k.values is not None
     compiler = cls(k.schema, k.values, segments=segments)
     built = compiler.select(tree) if select else compiler.where(tree)
-    text, order = _generate(cls, built, style=style, percent=percent)
+    text, order = generate(cls, built, style=style, percent=percent)
     if style is None:
         _check_text(cls, text)
     # The cache keeps this key: do not keep the first caller's values alive with it.
@@ -293,7 +313,7 @@ def schema_key(schema: Schema) -> tuple[Any, ...]:
     return (*key, source, db, event_time_aware(source))
 
 
-def _compile_shape(
+def compile_shape(
     cls: type[Compiler],
     schema: Schema,
     tree: p.Predicate,
@@ -400,8 +420,8 @@ def _compile(
     if inline:
         compiler = cls(schema, values, inline=True, segments=segments)
         built = compiler.select(tree) if select else compiler.where(tree)
-        return _generate(cls, built, bound=False)[0]
-    compiled = _compile_shape(cls, schema, tree, values, select, segments)
+        return generate(cls, built, bound=False)[0]
+    compiled = compile_shape(cls, schema, tree, values, select, segments)
     return SqlQuery(
         compiled.text, compiled.params(values, cls.paramstyle), cls.name, cls.paramstyle
     )
@@ -419,7 +439,7 @@ def render_statement(
     cls = _compiler_class(dialect)
     compiler = cls(None, values)
     tree = build(compiler)
-    text, order = _generate(cls, tree)
+    text, order = generate(cls, tree)
     _check_text(cls, text)
     compiled = _Compiled.make(text, compiler.binds, order, cls.paramstyle)
     return SqlQuery(text, compiled.params(values, cls.paramstyle), cls.name, cls.paramstyle)

@@ -416,9 +416,10 @@ def _apply(
                 m.c.contact_key == h.c.contact_key,
             )
         else:
-            # SQLite: one pass over the segment's members, probing the stage's key.
-            in_new = sa.select(sa.literal(1)).where(stage.c.k == m.c.contact_key).exists()
-            stmt = m.delete().where(m.c.segment_id == segment_id, m.c.member.is_(True), ~in_new)
+            # SQLite evaluates the uncorrelated IN list once (the run's removed history
+            # rows, index history_run) and probes the members primary key per key.
+            gone = sa.select(h.c.contact_key).where(h.c.run_id == run_id, h.c.change == "removed")
+            stmt = m.delete().where(m.c.segment_id == segment_id, m.c.contact_key.in_(gone))
         conn.execute(stmt)
     if added:
         came = sa.select(
