@@ -941,7 +941,7 @@ def segments_recalculate(segment_ids: tuple[str, ...], **kw: Any) -> None:
         for sid in segment_ids:
             store.get(sid)  # an unknown id fails before anything runs
     ids = list(segment_ids) if segment_ids else None
-    runs = _with_progress(store.recalculate_many, "recalculating", ids, now=now)
+    runs = _with_progress(store.recalculate_many, "recalculating", "recalculate_many", ids, now=now)
     rows = [
         {
             "segment": r.segment_id,
@@ -955,8 +955,11 @@ def segments_recalculate(segment_ids: tuple[str, ...], **kw: Any) -> None:
     click.echo(_text_table(rows, width=40) if rows else "nothing to recalculate")
 
 
-def _with_progress(call: Callable[..., Any], label: str, *args: Any, **kw: Any) -> Any:
-    """``call(*args, **kw)``, with a progress bar on stderr when ``call`` reports progress."""
+def _with_progress(
+    call: Callable[..., Any], label: str, operation: str, *args: Any, **kw: Any
+) -> Any:
+    """``call(*args, **kw)`` with a progress bar on stderr, when ``call`` takes the
+    store's ``progress=`` callback (one :class:`~segmentkit.store.Progress` per step)."""
     try:
         takes_progress = "progress" in inspect.signature(call).parameters
     except (TypeError, ValueError):  # pragma: no cover - builtins
@@ -964,21 +967,30 @@ def _with_progress(call: Callable[..., Any], label: str, *args: Any, **kw: Any) 
     if not takes_progress:
         return call(*args, **kw)
     bar: Any = None
-    done_before = 0
+    shown = 0
+    tty = sys.stderr.isatty()
 
-    def progress(done: int, total: int | None = None, *_: Any) -> None:
-        nonlocal bar, done_before
+    def progress(step: Any) -> None:
+        nonlocal bar, shown
+        if step.operation != operation or step.step == "done":
+            return  # one bar: the segments of a batch, the rows of an export
+        if step.total is None:  # rows of an export: a counter, on terminals only
+            if tty:
+                click.echo(f"\r{label}: {step.done:,}", nl=False, err=True)
+            return
         if bar is None:
-            bar = click.progressbar(length=total or 0, label=label, file=sys.stderr)
+            bar = click.progressbar(length=step.total, label=label, file=sys.stderr)
             bar.__enter__()
-        bar.update(done - done_before)
-        done_before = done
+        bar.update(step.done - shown, step.segment_id)
+        shown = step.done
 
     try:
         return call(*args, progress=progress, **kw)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+        elif tty:
+            click.echo("", err=True)
 
 
 @segments.command("export")
@@ -1006,7 +1018,7 @@ def segments_export(segment_id: str, **kw: Any) -> None:
     store.get(segment_id)  # an unknown segment is an error, not an empty file
     export = store.export_csv if kw["out_format"] == "csv" else store.export_jsonl
     with click.open_file(kw["output"], "w", encoding="utf-8") as out:
-        n = _with_progress(export, "exporting", segment_id, out)
+        n = _with_progress(export, "exporting", "export", segment_id, out)
     click.echo(f"{n:,} member{'s' if n != 1 else ''} exported", err=True)
 
 
