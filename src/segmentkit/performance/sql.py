@@ -7,8 +7,10 @@ session zone. Its parts, as common table expressions:
 
 ``periods``  ``(i, s, e)`` for the periods asked, contiguous, from parameters.
 ``segs``     the segment ids asked, from parameters.
-``h``        the history of those segments before the last period's end, each change
-             with the time of that contact's next change (``LEAD`` over ``at, id``).
+``last``/``hr`` the history of those segments inside the periods, plus per contact the
+             change(s) at its last instant before them (earlier ones cannot reach in).
+``h``        each of those changes with the time of that contact's next change
+             (``LEAD`` over ``at, id``).
 ``iv``       membership intervals ``[a, r)``: an ``added`` change and the next change
              (``r`` NULL: open); zero-length ones dropped.
 ``chg``      added/removed changes per period.
@@ -26,6 +28,7 @@ start. The result has one row per segment and period.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -173,6 +176,15 @@ def build_rollup(
         (params.add(p.start, FieldType.DATETIME), params.add(p.end, FieldType.DATETIME))
         for p in periods
     ]
+    # Every UTC date each period touches: events find their period through an equality
+    # join on the date (then the exact bounds), not a range join over all periods.
+    day_slots: list[tuple[int, int]] = []
+    for i, p in enumerate(periods):
+        day = p.start.astimezone(dt.UTC).date()
+        last = (p.end - dt.timedelta(microseconds=1)).astimezone(dt.UTC).date()
+        while day <= last:
+            day_slots.append((i, params.add(day, FieldType.DATE)))
+            day += dt.timedelta(days=1)
     seg_slots = [params.add(s, FieldType.STRING) for s in segments]
     lo_slot = bounds[0][0]
     hi_slot = bounds[-1][1]
@@ -208,6 +220,41 @@ def build_rollup(
             )
         assert union is not None
         ctes.append((_CTE + "periods", union))
+        union = None
+        for i, slot in day_slots:
+            ph = c.param(slot, FieldType.DATE)
+            d = ph if c.temporal_as_text else exp.Cast(this=ph, to=exp.DataType.build("DATE"))
+            part = _select(_as(d, "d"), _as(_num(i), "i"))
+            union = (
+                part if union is None else exp.Union(this=union, expression=part, distinct=False)
+            )
+        assert union is not None
+        ctes.append((_CTE + "days", union))
+
+        def utc_date(t: exp.Expression) -> exp.Expression:
+            if c.temporal_as_text:  # 'YYYY-MM-DD HH:MM:SS.ffffff'
+                return exp.Anonymous(this="SUBSTR", expressions=[t, _num(1), _num(10)])
+            return exp.Cast(this=t, to=exp.DataType.build("DATE"))
+
+        def in_p(t: exp.Expression, cond: exp.Expression | None = None) -> exp.Expression:
+            """Row ``p`` of ``pdays`` is ``t``'s UTC date in a period containing ``t``
+            (or meeting ``cond``): an equality join, then the exact bounds."""
+            day = exp.EQ(this=_col("d", "p"), expression=utc_date(t.copy()))
+            return _and(day, cond if cond is not None else _within(t.copy(), "p"))
+
+        ctes.append(
+            (
+                _CTE + "pdays",
+                _select(_col("d", "dd"), _col("i", "pp"), _col("s", "pp"), _col("e", "pp"))
+                .from_(_table(_CTE + "days", alias="dd"), copy=False)
+                .join(
+                    _table(_CTE + "periods", alias="pp"),
+                    on=exp.EQ(this=_col("i", "pp"), expression=_col("i", "dd")),
+                    copy=False,
+                ),
+            )
+        )
+
         # segs(seg)
         union = None
         for s in seg_slots:
@@ -217,45 +264,128 @@ def build_rollup(
             )
         assert union is not None
         ctes.append((_CTE + "segs", union))
-        # h: history with each change's successor time
+
+        # The history that shapes the periods: the changes inside them, whose next
+        # change is inside too (LEAD over them alone), and per contact the last change
+        # before them, which matters only when it is an addition: that interval runs
+        # to the contact's first change inside the periods, or is still open. Old
+        # history is read through hash aggregates, never sorted.
+        def hist_t(alias: str | None = None) -> exp.Table:
+            return _table(hist.name, hist.schema, alias)
+
+        def h_col(name: str, alias: str = "hs") -> exp.Column:
+            return _col(name, alias)
+
+        ctes.append(
+            (
+                _CTE + "inr",
+                _select(
+                    _as(h_col("segment_id"), "seg"),
+                    _as(h_col("contact_key"), "k"),
+                    _as(h_col("change"), "chg"),
+                    _as(h_col("at"), "at"),
+                    _as(h_col("id"), "id"),
+                )
+                .from_(hist_t("hs"), copy=False)
+                .where(
+                    _and(
+                        segs_in(h_col("segment_id")),
+                        exp.GTE(this=h_col("at"), expression=ts(lo_slot)),
+                        exp.LT(this=h_col("at"), expression=ts(hi_slot)),
+                    ),
+                    copy=False,
+                ),
+            )
+        )
+        ctes.append(
+            (
+                _CTE + "last_at",
+                _select(
+                    _as(h_col("segment_id"), "seg"),
+                    _as(h_col("contact_key"), "k"),
+                    _as(exp.Max(this=h_col("at")), "at"),
+                )
+                .from_(hist_t("hs"), copy=False)
+                .where(
+                    _and(
+                        segs_in(h_col("segment_id")),
+                        exp.LT(this=h_col("at"), expression=ts(lo_slot)),
+                    ),
+                    copy=False,
+                )
+                .group_by(h_col("segment_id"), h_col("contact_key"), copy=False),
+            )
+        )
+        ctes.append(
+            (
+                _CTE + "last_id",
+                _select(_as(exp.Max(this=h_col("id")), "id"))
+                .from_(hist_t("hs"), copy=False)
+                .join(
+                    _table(_CTE + "last_at", alias="l"),
+                    on=_and(
+                        exp.EQ(this=h_col("segment_id"), expression=_col("seg", "l")),
+                        exp.EQ(this=h_col("contact_key"), expression=_col("k", "l")),
+                        exp.EQ(this=h_col("at"), expression=_col("at", "l")),
+                    ),
+                    copy=False,
+                )
+                .group_by(h_col("segment_id"), h_col("contact_key"), copy=False),
+            )
+        )
+        ctes.append(
+            (
+                _CTE + "first_in",
+                _select(_col("seg"), _col("k"), _as(exp.Min(this=_col("at")), "at"))
+                .from_(_table(_CTE + "inr"), copy=False)
+                .group_by(_col("seg"), _col("k"), copy=False),
+            )
+        )
         window = exp.Window(
             this=exp.Anonymous(this="LEAD", expressions=[_col("at")]),
-            partition_by=[_col("segment_id"), _col("contact_key")],
+            partition_by=[_col("seg"), _col("k")],
             order=exp.Order(expressions=[_asc(_col("at")), _asc(_col("id"))]),
         )
         ctes.append(
             (
                 _CTE + "h",
-                _select(
-                    _as(_col("segment_id"), "seg"),
-                    _as(_col("contact_key"), "k"),
-                    _as(_col("change"), "chg"),
-                    _as(_col("at"), "at"),
-                    _as(window, "nxt"),
-                )
-                .from_(_table(hist.name, hist.schema), copy=False)
-                .where(
-                    _and(
-                        segs_in(_col("segment_id")), exp.LT(this=_col("at"), expression=ts(hi_slot))
-                    ),
-                    copy=False,
+                _select(_col("seg"), _col("k"), _col("chg"), _col("at"), _as(window, "nxt")).from_(
+                    _table(_CTE + "inr"), copy=False
                 ),
             )
         )
-        ctes.append(
-            (
-                _CTE + "iv",
-                _select(_col("seg"), _col("k"), _as(_col("at"), "a"), _as(_col("nxt"), "r"))
-                .from_(_table(_CTE + "h"), copy=False)
-                .where(
-                    _and(
-                        exp.EQ(this=_col("chg"), expression=exp.Literal.string("added")),
-                        _or(_is_null(_col("nxt")), exp.GT(this=_col("nxt"), expression=_col("at"))),
-                    ),
-                    copy=False,
+        inside = (
+            _select(_col("seg"), _col("k"), _as(_col("at"), "a"), _as(_col("nxt"), "r"))
+            .from_(_table(_CTE + "h"), copy=False)
+            .where(
+                _and(
+                    exp.EQ(this=_col("chg"), expression=exp.Literal.string("added")),
+                    _or(_is_null(_col("nxt")), exp.GT(this=_col("nxt"), expression=_col("at"))),
                 ),
+                copy=False,
             )
         )
+        before = (
+            _select(
+                _as(h_col("segment_id"), "seg"),
+                _as(h_col("contact_key"), "k"),
+                _as(h_col("at"), "a"),
+                _as(_col("at", "f"), "r"),
+            )
+            .from_(_table(_CTE + "last_id", alias="l"), copy=False)
+            .join(hist_t("hs"), on=exp.EQ(this=h_col("id"), expression=_col("id", "l")), copy=False)
+            .join(
+                _table(_CTE + "first_in", alias="f"),
+                on=_and(
+                    exp.EQ(this=_col("seg", "f"), expression=h_col("segment_id")),
+                    exp.EQ(this=_col("k", "f"), expression=h_col("contact_key")),
+                ),
+                join_type="LEFT",
+                copy=False,
+            )
+            .where(exp.EQ(this=h_col("change"), expression=exp.Literal.string("added")), copy=False)
+        )
+        ctes.append((_CTE + "iv", exp.Union(this=inside, expression=before, distinct=False)))
         ctes.append(
             (
                 _CTE + "chg",
@@ -276,11 +406,7 @@ def build_rollup(
                     ),
                 )
                 .from_(_table(_CTE + "h", alias="h"), copy=False)
-                .join(
-                    _table(_CTE + "periods", alias="p"),
-                    on=_within(_col("at", "h"), "p"),
-                    copy=False,
-                )
+                .join(_table(_CTE + "pdays", alias="p"), on=in_p(_col("at", "h")), copy=False)
                 .group_by(_col("i", "p"), _col("seg", "h"), copy=False),
             )
         )
@@ -299,8 +425,8 @@ def build_rollup(
                     )
                     .from_(_table(_CTE + "iv", alias="v"), copy=False)
                     .join(
-                        _table(_CTE + "periods", alias="p"),
-                        on=_within(_col(point, "v"), "p"),
+                        _table(_CTE + "pdays", alias="p"),
+                        on=in_p(_col(point, "v")),
                         copy=False,
                     )
                     .group_by(_col("i", "p"), _col("seg", "v"), copy=False),
@@ -331,10 +457,13 @@ def build_rollup(
             )
             .from_(_table(_CTE + "iv", alias="v"), copy=False)
             .join(
-                _table(_CTE + "periods", alias="p"),
-                on=_and(
-                    exp.GT(this=_col("a", "v"), expression=_col("s", "p")),
-                    exp.LT(this=_col("a", "v"), expression=_col("e", "p")),
+                _table(_CTE + "pdays", alias="p"),
+                on=in_p(
+                    _col("a", "v"),
+                    _and(
+                        exp.GT(this=_col("a", "v"), expression=_col("s", "p")),
+                        exp.LT(this=_col("a", "v"), expression=_col("e", "p")),
+                    ),
                 ),
                 copy=False,
             )
@@ -349,11 +478,14 @@ def build_rollup(
             )
             .from_(_table(_CTE + "iv", alias="v"), copy=False)
             .join(
-                _table(_CTE + "periods", alias="p"),
-                on=_and(
-                    exp.GT(this=_col("r", "v"), expression=_col("s", "p")),
-                    exp.LT(this=_col("r", "v"), expression=_col("e", "p")),
-                    exp.LTE(this=_col("a", "v"), expression=_col("s", "p")),
+                _table(_CTE + "pdays", alias="p"),
+                on=in_p(
+                    _col("r", "v"),
+                    _and(
+                        exp.GT(this=_col("r", "v"), expression=_col("s", "p")),
+                        exp.LT(this=_col("r", "v"), expression=_col("e", "p")),
+                        exp.LTE(this=_col("a", "v"), expression=_col("s", "p")),
+                    ),
                 ),
                 copy=False,
             )
@@ -414,9 +546,7 @@ def build_rollup(
                     _select(_col("i", "p"), _col("seg", "v"), *aggs)
                     .from_(_table(table, schema, "ev"), copy=False)
                     .join(_table(_CTE + "iv", alias="v"), on=member, copy=False)
-                    .join(
-                        _table(_CTE + "periods", alias="p"), on=_within(t.copy(), "p"), copy=False
-                    )
+                    .join(_table(_CTE + "pdays", alias="p"), on=in_p(t), copy=False)
                     .where(cond, copy=False)
                     .group_by(_col("i", "p"), _col("seg", "v"), copy=False),
                 )
@@ -468,7 +598,7 @@ def build_rollup(
                         ),
                     )
                     .from_(_table(camp.table, camp.table_schema, "cs"), copy=False)
-                    .join(_table(_CTE + "periods", alias="p"), on=_within(t, "p"), copy=False)
+                    .join(_table(_CTE + "pdays", alias="p"), on=in_p(t), copy=False)
                     .where(segs_in(_col(camp.segment, "cs")), copy=False)
                     .group_by(_col("i", "p"), _col(camp.segment, "cs"), copy=False),
                 )
