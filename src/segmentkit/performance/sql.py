@@ -6,13 +6,20 @@ bound as UTC instants computed in Python (:mod:`.periods`); no ``date_trunc``, n
 session zone. Its parts, as common table expressions:
 
 ``periods``  ``(i, s, e)`` for the periods asked, contiguous, from parameters.
+``days``/``pdays`` every UTC date each period touches: an instant finds its period by
+             an equality join on its UTC date, then the exact bounds (a range join
+             over all periods cost DuckDB four times as much at 2M events).
 ``segs``     the segment ids asked, from parameters.
-``last``/``hr`` the history of those segments inside the periods, plus per contact the
-             change(s) at its last instant before them (earlier ones cannot reach in).
+``inr``      the history of those segments inside the periods.
 ``h``        each of those changes with the time of that contact's next change
              (``LEAD`` over ``at, id``).
-``iv``       membership intervals ``[a, r)``: an ``added`` change and the next change
-             (``r`` NULL: open); zero-length ones dropped.
+``last_at``/``last_id``/``first_in`` per contact, its last change before the periods
+             (latest ``at``, then highest ``id``) and its first change inside them:
+             hash aggregates, so an incremental run never sorts the old history.
+``iv``       membership intervals ``[a, r)``: an ``added`` change inside the periods
+             and the next change (``r`` NULL: open; zero-length ones dropped), and a
+             last change before the periods that is an ``added``, up to the first
+             change inside them. Earlier intervals cannot reach into the periods.
 ``chg``      added/removed changes per period.
 ``ia``/``ir`` interval starts/ends per period (and how many exactly at its start).
 ``base``     members just before the first period.
