@@ -67,8 +67,10 @@ def transaction(engine: Engine, *, isolation_level: str | None = None) -> Iterat
         conn.close()
 
 
-def emit(conn: Connection, event: Event, tables: Tables = DEFAULT_TABLES) -> None:
-    """Write ``event`` to the outbox on ``conn`` (inside the caller's transaction)."""
+def emit(conn: Connection, event: Event, tables: Tables | None = None) -> None:
+    """Write ``event`` to the outbox on ``conn`` (inside the caller's transaction);
+    ``tables`` defaults to ``DEFAULT_TABLES``."""
+    tables = tables if tables is not None else DEFAULT_TABLES
     keys = getattr(event, "keys", None)
     conn.execute(
         tables.outbox.insert().values(
@@ -149,9 +151,10 @@ def _row_event(row: Any) -> Event:
 
 
 def pending(
-    engine: Engine | Connection, tables: Tables = DEFAULT_TABLES, *, limit: int = 1000
+    engine: Engine | Connection, tables: Tables | None = None, *, limit: int = 1000
 ) -> list[Event]:
     """Undelivered events, oldest first (read-only; does not claim them)."""
+    tables = tables if tables is not None else DEFAULT_TABLES
     o = tables.outbox
     stmt = sa.select(o).where(o.c.delivered_at.is_(None)).order_by(o.c.id).limit(limit)
     if isinstance(engine, Connection):
@@ -163,7 +166,7 @@ def pending(
 def deliver(
     engine: Engine,
     publisher: Callable[[Event], Any],
-    tables: Tables = DEFAULT_TABLES,
+    tables: Tables | None = None,
     *,
     batch: int = 100,
     limit: int | None = None,
@@ -175,6 +178,7 @@ def deliver(
     ``publisher`` raises, the events published before it are marked, the rest stay
     pending, and the exception propagates. Returns the number delivered.
     """
+    tables = tables if tables is not None else DEFAULT_TABLES
     o = tables.outbox
     delivered = 0
     while limit is None or delivered < limit:
