@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import segmentkit as sk
 from segmentkit.formats import from_querybuilder, querybuilder_fields, to_querybuilder
@@ -335,3 +337,50 @@ def test_fields_configuration() -> None:
         for op in f["operators"]:
             value = "1,2" if op["name"] in ("between", "notBetween") else "1"
             from_querybuilder(q(r(f["name"], op["name"], value)))
+
+
+# ------------------------------------------------------------ toArray (issue 11, item 2)
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ([" 50% off"], ["50% off"]),
+        (["a ", "\u00a0b\ufeff", "\t"], ["a", "b", ""]),  # array items: trimmed, kept
+        ("x,,y", ["x", "y"]),
+        (" x , \u3000 ,y,", ["x", "y"]),  # comma text: blank items dropped
+        ("a\\,b, c", ["a,b", "c"]),
+        ("", []),
+        (" , ", []),
+        (5, [5]),
+    ],
+)
+def test_lists_read_as_react_querybuilders_to_array(value: Any, expected: list[Any]) -> None:
+    rule = from_querybuilder({"combinator": "and", "rules": [r("name", "in", value)]})
+    assert rule.rules[0].value == expected  # type: ignore[union-attr]
+
+
+def test_js_trim_is_javascripts() -> None:
+    from segmentkit.formats.querybuilder import js_trim
+
+    # Python's strip() also strips U+001C..U+001F and U+0085 and keeps U+FEFF.
+    assert js_trim("\x1cx\x85") == "\x1cx\x85"
+    assert js_trim("\ufeffx\u2029") == "x"
+
+
+@pytest.mark.parametrize("item", ["", " ", " a", "a\u00a0", "\ufeff"])
+def test_export_refuses_list_items_read_back_differently(item: str) -> None:
+    with pytest.raises(sk.RuleError, match="no react-querybuilder form") as info:
+        to_querybuilder({"field": "name", "operator": "in", "value": ["x", item]})
+    assert info.value.errors[0].path == "/value/1"
+
+
+@given(st.lists(st.text(alphabet=" ,\\ab\u00a0\ufeff\t", max_size=6), min_size=1, max_size=4))
+def test_export_then_import_gives_the_list_back(items: list[str]) -> None:
+    """Property: a list either exports and imports back equal, or is refused on export."""
+    rule = {"field": "name", "operator": "in", "value": items}
+    try:
+        exported = to_querybuilder(rule)
+    except sk.RuleError:
+        assert any(not i or i != i.strip(" \t\u00a0\ufeff") for i in items)
+        return
+    back = from_querybuilder(exported)
+    assert back.rules[0].value == items  # type: ignore[union-attr]

@@ -128,7 +128,7 @@ def test_querybuilder_round_trip(
 
 def _has_untrimmed_list_item(rule: dict[str, Any]) -> bool:
     return any(
-        isinstance(item, str) and js_trim(item) != item
+        isinstance(item, str) and (not item or js_trim(item) != item)
         for c in _conditions(rule)
         if isinstance(c.get("value"), list)
         for item in c["value"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
@@ -284,6 +285,10 @@ def check_value(value: Any, path: tuple[str | int, ...]) -> None:
     while stack:
         item, depth, where = stack.pop()
         if isinstance(item, bool) or item is None or isinstance(item, str | float):
+            continue
+        if isinstance(item, Decimal):
+            if item.is_nan():  # raises InvalidOperation in comparisons: stop it here
+                raise RuleError("a decimal NaN is not a value", pointer(where))
             continue
         if isinstance(item, int):
             if item.bit_length() > MAX_INTEGER_BITS:

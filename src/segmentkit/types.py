@@ -196,6 +196,8 @@ def _number_text(value: str, what: str) -> str:
 def _float(value: Any) -> float:
     if isinstance(value, bool):
         raise CoercionError("expected a number, got a boolean")
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise CoercionError("number must be finite")
     if isinstance(value, int | float | Decimal):
         try:
             result = float(value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from .. import operators as ops
@@ -97,6 +98,10 @@ def check_json_depth(data: Any, what: str, limit: int = MAX_CONTAINER_DEPTH) -> 
         for key, child in items:
             if isinstance(child, Mapping | list | tuple):
                 stack.append((child, depth + 1, (*path, key)))
+            elif isinstance(child, Decimal) and child.is_nan():
+                # Python callers only (JSON has no Decimal); NaN decimals raise
+                # InvalidOperation in any comparison, so they stop here.
+                raise RuleError(f"{what} holds a decimal NaN", pointer((*path, key)))
 
 
 def check_tree_depth(rule: Node) -> None:

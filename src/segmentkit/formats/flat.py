@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from ..errors import RuleError, pointer
@@ -37,9 +38,19 @@ MAX_ROWS = 10_000
 
 
 def _get(row: Any, key: str) -> Any:
-    if isinstance(row, Mapping):
-        return row.get(key, _MISSING)
-    return getattr(row, key, _MISSING)
+    value = row.get(key, _MISSING) if isinstance(row, Mapping) else getattr(row, key, _MISSING)
+    if isinstance(value, Decimal) and value.is_nan():
+        # A NaN decimal raises InvalidOperation in any comparison: refuse it here.
+        return _NAN
+    return value
+
+
+class _NotANumber:
+    def __repr__(self) -> str:
+        return "a decimal NaN"
+
+
+_NAN = _NotANumber()
 
 
 def from_rows(
@@ -80,8 +91,8 @@ def from_rows(
     chains: list[list[tuple[int, dict[str, Any]]]] = [[]]
     for position, (i, row) in enumerate(indexed):
         join = _get(row, "logical_operator")
-        text = join.upper() if isinstance(join, str) else join
-        if text not in ("AND", "OR") and not (position == 0 and text in (None, _MISSING)):
+        text = join.upper() if isinstance(join, str) else None
+        if text not in ("AND", "OR") and not (position == 0 and (join is None or join is _MISSING)):
             problems.add(
                 (i, "logical_operator"),
                 f"logical_operator must be 'AND' or 'OR', got {show(join) if join is not _MISSING else 'nothing'}",
@@ -132,10 +143,13 @@ def _condition(row: Any, i: int, problems: Problems, json_values: bool) -> dict[
         except RuleError as exc:
             problems.add((i, "value"), f"{exc.errors[0].message}: {show(value)}")
             return None
+    if value is _NAN:
+        problems.add((i, "value"), "a decimal NaN is not a value")
+        return None
     if value is not _MISSING and value is not None:
         out["value"] = value
     ignore_case = _get(row, "ignore_case")
-    if ignore_case not in (_MISSING, None, False):
+    if not (ignore_case is _MISSING or ignore_case is None or ignore_case is False):
         if ignore_case is not True:
             problems.add((i, "ignore_case"), "'ignore_case' must be true or false")
         else:

@@ -637,7 +637,7 @@ def _js_value(value: Any, path: Path, problems: Problems) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, Decimal):
-        if value != value.to_integral_value():
+        if not value.is_finite() or value != value.to_integral_value():
             problems.add(path, f"decimal {value} has no exact JavaScript number")
             return None
         value = int(value)

@@ -468,7 +468,7 @@ def _export_value(cond: Condition, path: Path, problems: Problems) -> dict[str, 
         for i, item in enumerate(value):
             # react-querybuilder trims list items and its comma editor drops empty ones:
             # such an item would come back as a different value.
-            if isinstance(item, str) and js_trim(item) != item:
+            if isinstance(item, str) and (not item or js_trim(item) != item):
                 problems.add(
                     (*path, "value", i),
                     f"list item {show(item)} has no react-querybuilder form: "
