@@ -151,6 +151,7 @@ def chart(
     rate.set_ylim(bottom=0)
     rate.grid(axis="y", alpha=0.3)
     if not any_rate:
+        rate.set_yticks([])
         rate.text(
             0.5,
             0.5,
