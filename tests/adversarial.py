@@ -244,7 +244,25 @@ TAGS: list[frozenset[str] | None] = [
     frozenset({"\\"}),
     frozenset({"ß", "ss"}),
 ]
-TAG_VALUES = sorted({t for s in TAGS if s for t in s} | {"nope", "Vip", "1"})
+# Tags stored as JSON arrays may hold what is not a string; tags are strings, matched
+# type-exactly (SEMANTICS §3): 1, true and null never match "1", "true" and "null".
+JSON_TAGS: list[list[Any] | None] = [None if t is None else sorted(t) for t in TAGS] + [
+    [1],
+    ["1"],
+    [1.5],
+    [True],
+    [None],
+    [[1]],
+    [{"a": "1"}],
+    ["1", 1],
+    [False, "vip"],
+    ["null"],
+    ["true"],
+    [["vip"]],
+]
+TAG_VALUES = sorted(
+    {t for s in TAGS if s for t in s} | {"nope", "Vip", "1", "1.5", "true", "null", "false"}
+)
 
 # Child-table tags: a contact with no rows has no tags (NULL), never an empty set.
 CHILD_TAGS: list[frozenset[str] | None] = [t for t in TAGS if t != frozenset()]
@@ -275,7 +293,7 @@ def make_rows() -> list[dict[str, Any]]:
                 "at": _cycle(AWARE, i, 1),
                 "seen": _cycle(NAIVE_BERLIN, i, 3),
                 "tags": _cycle(TAGS, i, 1),
-                "jtags": _cycle(TAGS, i, 4),
+                "jtags": _cycle(JSON_TAGS, i, 4),
                 "ctags": _cycle(CHILD_TAGS, i, 2),
             }
         )

@@ -183,9 +183,8 @@ class SQLBackend(Backend):
         seen = row["seen"]
         if seen is not None:
             out["seen"] = seen.astimezone(_BERLIN).replace(tzinfo=None)
-        for key in ("tags", "jtags"):
-            if row[key] is not None:
-                out[key] = sorted(row[key])
+        if row["tags"] is not None:
+            out["tags"] = sorted(row["tags"])
         if isinstance(out["d"], Decimal) and not self.exact_wide_decimals:
             out["d"] = float(out["d"])
         return out
@@ -229,9 +228,38 @@ class SQLBackend(Backend):
         finally:
             self.engine.dispose()
 
+    # -- other tables, every compile path --------------------------------------------
+    #: a collation that ignores case (and more), as a column may declare it.
+    insensitive_collation: ClassVar[str] = "NOCASE"
+    #: segmentkit's dialect for this server.
+    dialect: ClassVar[str] = ""
+
+    def prepare_insensitive_collation(self) -> None:
+        """Create the collation where the server has none built in."""
+
+    def select_keys(self, path: str, rule: Any, schema: Schema, now: dt.datetime) -> set[Any]:
+        """The keys ``rule`` selects from ``schema``'s table through one compile ``path``:
+        ``view`` (members_select on SQLAlchemy), ``bound`` or ``inline`` (to_sql text on
+        the driver's own cursor)."""
+        from segmentkit.compile.sql import to_sql
+
+        if path == "view":
+            with self.engine.connect() as conn:
+                return set(conn.execute(members_select(rule, schema, now)).scalars())
+        if path == "bound":
+            q = to_sql(rule, schema, self.dialect, now, select=True)
+            return self.members_sql(q.text, q.params)
+        return self.members_sql(
+            to_sql(rule, schema, self.dialect, now, select=True, inline=True), None
+        )
+
+
+COMPILE_PATHS = ("view", "bound", "inline")
+
 
 class SQLiteBackend(SQLBackend):
     name = "sqlite"
+    dialect = "sqlite"
     exact_wide_decimals = False  # NUMERIC is stored as an 8-byte float
 
     def make_engine(self) -> sa.Engine:
@@ -257,6 +285,7 @@ class SQLiteBackend(SQLBackend):
 
 class DuckDBBackend(SQLBackend):
     name = "duckdb"
+    dialect = "duckdb"
     aware_storage = True
     tags_storage = TagStorage.ARRAY
 
@@ -275,6 +304,17 @@ class DuckDBBackend(SQLBackend):
 
 class PostgresBackend(SQLBackend):
     name = "postgres"
+    dialect = "postgres"
+    # Nondeterministic: equal ignoring case and accents; substring search refused.
+    insensitive_collation = "sk_insensitive"
+
+    def prepare_insensitive_collation(self) -> None:
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE COLLATION IF NOT EXISTS sk_insensitive "
+                "(provider = icu, locale = 'und-u-ks-level1', deterministic = false)"
+            )
+
     url = POSTGRES_URL
     aware_storage = True
     tags_storage = TagStorage.ARRAY
@@ -296,6 +336,8 @@ class PostgresBackend(SQLBackend):
 
 class MariaDBBackend(SQLBackend):
     name = "mariadb"
+    dialect = "mariadb"
+    insensitive_collation = "utf8mb4_unicode_ci"
     url = MYSQL_URL
 
     def make_engine(self) -> sa.Engine:

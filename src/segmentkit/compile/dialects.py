@@ -594,7 +594,7 @@ class Compiler:
             case p.Suffix(operand=o, needle=n):
                 return self.suffix(self.value(o), self.scalar(n, None))
             case p.Matches(operand=o, pattern=pat):
-                return self.matches(self.column(o.field), pat)
+                return self.matches(self.value(o), pat)
             case p.TagsAny(operand=o, values=vals):
                 return self.tags_any(o.field, vals)
             case p.TagsEmpty(operand=o):

@@ -69,14 +69,28 @@ def _instant(zone: ZoneInfo) -> Callable[[Any], Any]:
 
 
 def _tags(value: Any) -> Any:
-    """Normaliser for a tags field: JSON text or any iterable becomes a frozenset."""
+    """Normaliser for a tags field: JSON text or any iterable becomes a frozenset.
+
+    Tags are strings, matched type-exactly: an element that is not a string (a number,
+    true, null, an array or object in a JSON array) stays an element, so the set is not
+    empty, but it equals no tag.
+    """
     if value is None or isinstance(value, frozenset | set):
         return value
     if isinstance(value, str | bytes):
         value = json.loads(value)
         if value is None:
             return None
-    return frozenset(value)
+    return frozenset(v if isinstance(v, str) else _NotATag(v) for v in value)
+
+
+class _NotATag:
+    """A non-string element of a stored tag list: equal to no tag (identity equality)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
 
 def _searcher(pattern: str) -> Callable[[Any], bool]:

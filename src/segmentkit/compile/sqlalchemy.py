@@ -72,8 +72,8 @@ class RulePredicate(ColumnElement[bool]):
     type = sa.Boolean()
     _is_implicitly_boolean = True
     _traverse_internals = [  # noqa: RUF012
-        ("key", _T.dp_plain_obj),
-        ("params", _T.dp_clauseelement_tuple),
+        ("shape_key", _T.dp_plain_obj),
+        ("binds", _T.dp_clauseelement_tuple),
     ]
 
     def __init__(
@@ -87,17 +87,17 @@ class RulePredicate(ColumnElement[bool]):
         self.tree = tree
         self.segments = segments
         # The cache key: what decides the text (never the values).
-        self.key = (tree, shape_lengths(values), schema_key(schema), segments)
-        self.params = tuple(
+        self.shape_key = (tree, shape_lengths(values), schema_key(schema), segments)
+        self.binds = tuple(
             sa.bindparam(None, v, type_=sa.types.NullType(), unique=True) for v in values
         )
 
     @property
     def values(self) -> tuple[Any, ...]:
-        return tuple(b.value for b in self.params)
+        return tuple(b.value for b in self.binds)
 
     @property
-    def _from_objects(self) -> list[FromClause]:  # type: ignore[override]
+    def _from_objects(self) -> list[FromClause]:
         # The rule reads the contacts table: a SELECT without a FROM gets it.
         return [contacts_table(self.schema)]
 
@@ -140,7 +140,7 @@ def _render(element: RulePredicate, compiler: SQLCompiler, **kw: Any) -> str:
     # parts alternate text, placeholder index, text, ...
     for i in range(1, len(parts), 2):
         b = compiled.binds[int(parts[i])]
-        parts[i] = compiler.process(_derived(element.params[b.slot], b), **kw)
+        parts[i] = compiler.process(_derived(element.binds[b.slot], b), **kw)
     return "".join(parts)
 
 
