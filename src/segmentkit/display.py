@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 import json
 from collections.abc import Iterable, Sequence
 from html import escape
@@ -166,12 +167,17 @@ def rule_html(rule: Any) -> str:
 
 # ------------------------------------------------------------------ bound rules
 def _primitive(node: Any) -> str:
+    if isinstance(node, enum.Enum):
+        return repr(node.value)
+    if isinstance(node, dt.datetime | dt.date):
+        return node.isoformat()
     if dataclasses.is_dataclass(node) and not isinstance(node, type):
         name = type(node).__name__
         if name == "FieldRef":
             return str(getattr(getattr(node, "field", None), "name", node))
         if name == "Param":
-            return repr(getattr(node, "value", node))
+            value = getattr(node, "value", node)
+            return _primitive(value) if isinstance(value, dt.date | enum.Enum) else repr(value)
         parts = []
         for f in dataclasses.fields(node):
             if not f.repr:
