@@ -107,6 +107,13 @@ def test_help_teaches_without_markup() -> None:
         assert "\\b" not in text and "``" not in text
 
 
+def test_performance_commands_are_registered_when_present() -> None:
+    import importlib.util
+
+    listed = "performance" in run("--help")[1]
+    assert listed == (importlib.util.find_spec("segmentkit.performance.cli") is not None)
+
+
 def test_aliases_run_the_same_commands() -> None:
     assert run("check", "-e", "age >= 18")[:2] == run("validate", "-e", "age >= 18")[:2]
     assert run("sql", "-e", "age >= 18")[:2] == run("compile", "-e", "age >= 18")[:2]
