@@ -391,3 +391,22 @@ def test_generated_histories_agree(
 ) -> None:
     # Starting later than the history does is what an incremental refresh does.
     check(db, config(), DST_PERIODS[first:], ["a", "b"], history, activity, orders, sends)
+
+
+def test_order_is_time_then_id_even_when_ids_disagree_with_time(db: Db) -> None:
+    t0, t = berlin(2026, 3, 20), berlin(2026, 3, 25, 12)
+    history = [
+        Change(3, "a", 5, "added", t0),  # written last, happened first
+        Change(1, "a", 5, "removed", t),
+        Change(2, "a", 5, "added", t),  # same instant, higher id: a member after t
+        Change(4, "a", 6, "added", t0),
+        Change(6, "a", 6, "added", t),
+        Change(5, "a", 6, "removed", t),  # same instant, lower id: a member after t too
+        Change(7, "a", 7, "added", t),
+        Change(8, "a", 7, "removed", t),  # zero-length: never a member
+    ]
+    orders = [py.Conversion(k, berlin(2026, 3, 28, 10), Decimal("1.00")) for k in (5, 6, 7)]
+    for periods in (DST_PERIODS, periods_between(t0, berlin(2026, 3, 31), "day", BERLIN)):
+        rows = check(db, config(), periods, ["a"], history, (), orders)
+        day = next(r for r in rows if r.label == dt.date(2026, 3, 28))
+        assert (day.members_start, day.conversions, day.converting) == (2, 2, 2)

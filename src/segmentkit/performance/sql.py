@@ -13,9 +13,10 @@ session zone. Its parts, as common table expressions:
 ``inr``      the history of those segments inside the periods.
 ``h``        each of those changes with the time of that contact's next change
              (``LEAD`` over ``at, id``).
-``last_at``/``last_id``/``first_in`` per contact, its last change before the periods
-             (latest ``at``, then highest ``id``) and its first change inside them:
-             hash aggregates, so an incremental run never sorts the old history.
+``last``/``tie_id``/``member_before``/``first_in`` per contact, whether its last
+             change before the periods (latest ``at``, then highest ``id``) is an
+             addition, and its first change inside them: hash aggregates, so an
+             incremental run never sorts the old history.
 ``iv``       membership intervals ``[a, r)``: an ``added`` change inside the periods
              and the next change (``r`` NULL: open; zero-length ones dropped), and a
              last change before the periods that is an ``added``, up to the first
@@ -304,13 +305,22 @@ def build_rollup(
                 ),
             )
         )
+
+        def latest(change: str) -> exp.Expression:
+            when = exp.EQ(this=h_col("change"), expression=exp.Literal.string(change))
+            return exp.Max(this=exp.Case(ifs=[exp.If(this=when, true=h_col("at"))]))
+
+        # One hash aggregate over the old history: per contact, its latest addition
+        # and latest removal. The later one decides; a tie (both at one instant,
+        # rare) is settled by the highest id among that instant's changes.
         ctes.append(
             (
-                _CTE + "last_at",
+                _CTE + "last",
                 _select(
                     _as(h_col("segment_id"), "seg"),
                     _as(h_col("contact_key"), "k"),
-                    _as(exp.Max(this=h_col("at")), "at"),
+                    _as(latest("added"), "la"),
+                    _as(latest("removed"), "lr"),
                 )
                 .from_(hist_t("hs"), copy=False)
                 .where(
@@ -325,21 +335,44 @@ def build_rollup(
         )
         ctes.append(
             (
-                _CTE + "last_id",
+                _CTE + "tie_id",
                 _select(_as(exp.Max(this=h_col("id")), "id"))
-                .from_(hist_t("hs"), copy=False)
+                .from_(_table(_CTE + "last", alias="l"), copy=False)
                 .join(
-                    _table(_CTE + "last_at", alias="l"),
+                    hist_t("hs"),
                     on=_and(
                         exp.EQ(this=h_col("segment_id"), expression=_col("seg", "l")),
                         exp.EQ(this=h_col("contact_key"), expression=_col("k", "l")),
-                        exp.EQ(this=h_col("at"), expression=_col("at", "l")),
+                        exp.EQ(this=h_col("at"), expression=_col("la", "l")),
                     ),
                     copy=False,
                 )
+                .where(exp.EQ(this=_col("la", "l"), expression=_col("lr", "l")), copy=False)
                 .group_by(h_col("segment_id"), h_col("contact_key"), copy=False),
             )
         )
+        won = (
+            _select(_col("seg"), _col("k"), _as(_col("la"), "a"))
+            .from_(_table(_CTE + "last"), copy=False)
+            .where(
+                _and(
+                    exp.Not(this=_is_null(_col("la"))),
+                    _or(_is_null(_col("lr")), exp.GT(this=_col("la"), expression=_col("lr"))),
+                ),
+                copy=False,
+            )
+        )
+        tied = (
+            _select(
+                _as(h_col("segment_id"), "seg"),
+                _as(h_col("contact_key"), "k"),
+                _as(h_col("at"), "a"),
+            )
+            .from_(_table(_CTE + "tie_id", alias="t"), copy=False)
+            .join(hist_t("hs"), on=exp.EQ(this=h_col("id"), expression=_col("id", "t")), copy=False)
+            .where(exp.EQ(this=h_col("change"), expression=exp.Literal.string("added")), copy=False)
+        )
+        ctes.append((_CTE + "member_before", exp.Union(this=won, expression=tied, distinct=False)))
         ctes.append(
             (
                 _CTE + "first_in",
@@ -373,24 +406,17 @@ def build_rollup(
             )
         )
         before = (
-            _select(
-                _as(h_col("segment_id"), "seg"),
-                _as(h_col("contact_key"), "k"),
-                _as(h_col("at"), "a"),
-                _as(_col("at", "f"), "r"),
-            )
-            .from_(_table(_CTE + "last_id", alias="l"), copy=False)
-            .join(hist_t("hs"), on=exp.EQ(this=h_col("id"), expression=_col("id", "l")), copy=False)
+            _select(_col("seg", "m"), _col("k", "m"), _col("a", "m"), _as(_col("at", "f"), "r"))
+            .from_(_table(_CTE + "member_before", alias="m"), copy=False)
             .join(
                 _table(_CTE + "first_in", alias="f"),
                 on=_and(
-                    exp.EQ(this=_col("seg", "f"), expression=h_col("segment_id")),
-                    exp.EQ(this=_col("k", "f"), expression=h_col("contact_key")),
+                    exp.EQ(this=_col("seg", "f"), expression=_col("seg", "m")),
+                    exp.EQ(this=_col("k", "f"), expression=_col("k", "m")),
                 ),
                 join_type="LEFT",
                 copy=False,
             )
-            .where(exp.EQ(this=h_col("change"), expression=exp.Literal.string("added")), copy=False)
         )
         ctes.append((_CTE + "iv", exp.Union(this=inside, expression=before, distinct=False)))
         ctes.append(
