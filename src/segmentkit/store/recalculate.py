@@ -531,21 +531,26 @@ def _diff_staged(
             stage.insert().from_select(["k"], new), execution_options=_COUNT
         ).rowcount
     report.step("evaluated", new_members=staged)
-    current = (
-        sa.select(sa.literal(1))
-        .where(m.c.segment_id == segment_id, m.c.contact_key == stage.c.k, m.c.member.is_(True))
-        .exists()
+    # Anti-joins as LEFT JOIN ... IS NULL: MariaDB runs NOT EXISTS as a DEPENDENT
+    # SUBQUERY (one subquery execution per row, 2-3x slower than the join on the same
+    # eq_ref probe); SQLite plans both as a loop over one side probing the other's key.
+    cur = m.alias("cur")
+    on_cur = sa.and_(
+        cur.c.segment_id == segment_id, cur.c.contact_key == stage.c.k, cur.c.member.is_(True)
     )
-    added_sel = _history_select(segment_id, run_id, at, t, stage.c.k, sa.literal("added")).where(
-        ~current
+    added_sel = (
+        _history_select(segment_id, run_id, at, t, stage.c.k, sa.literal("added"))
+        .select_from(stage.outerjoin(cur, on_cur))
+        .where(cur.c.contact_key.is_(None))
     )
     added = conn.execute(
         h.insert().from_select(_HISTORY_COLS, added_sel), execution_options=_COUNT
     ).rowcount
-    in_new = sa.select(sa.literal(1)).where(stage.c.k == m.c.contact_key).exists()
-    removed_sel = _history_select(
-        segment_id, run_id, at, t, m.c.contact_key, sa.literal("removed")
-    ).where(m.c.segment_id == segment_id, m.c.member.is_(True), ~in_new)
+    removed_sel = (
+        _history_select(segment_id, run_id, at, t, m.c.contact_key, sa.literal("removed"))
+        .select_from(m.outerjoin(stage, stage.c.k == m.c.contact_key))
+        .where(m.c.segment_id == segment_id, m.c.member.is_(True), stage.c.k.is_(None))
+    )
     removed = conn.execute(
         h.insert().from_select(_HISTORY_COLS, removed_sel), execution_options=_COUNT
     ).rowcount
