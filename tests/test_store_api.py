@@ -165,6 +165,9 @@ def _bad_calls(store: Store) -> list[tuple[str, Callable[[], Any]]]:
         ("segment a list", lambda: store.create([1, 2])),  # type: ignore[arg-type]
         ("work_mem", lambda: Store(store.engine, work_mem="lots")),
         ("batch_size", lambda: Store(store.engine, batch_size=0)),
+        ("engine a URL", lambda: Store("sqlite://")),  # type: ignore[arg-type]
+        ("schema a dict", lambda: Store(store.engine, {"id": "int"})),  # type: ignore[arg-type]
+        ("tables a prefix", lambda: Store(store.engine, None, "sk_")),  # type: ignore[arg-type]
     ]
 
 

@@ -165,6 +165,15 @@ class Store:
         work_mem: str | None = "64MB",
         require_contacts: bool = False,
     ) -> None:
+        for name, value, cls in (
+            ("engine", engine, Engine),
+            ("schema", schema, Schema),
+            ("tables", tables, Tables),
+        ):
+            if not isinstance(value, cls) and (value is not None or name == "engine"):
+                raise StoreInputError(
+                    f"{name} must be a {cls.__name__}, not {type(value).__name__}", f"/{name}"
+                )
         if work_mem is not None and not (
             isinstance(work_mem, str) and re.fullmatch(r"[0-9]{1,6}(kB|MB|GB)", work_mem)
         ):
