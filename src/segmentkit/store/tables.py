@@ -255,8 +255,16 @@ def make_tables(
         *(
             sa.Column(name, sa.BigInteger(), nullable=True)
             for name in (
-                "members_start", "members_end", "added", "removed", "exposed", "active",
-                "conversions", "converting", "revenue_units", "campaigns",
+                "members_start",
+                "members_end",
+                "added",
+                "removed",
+                "exposed",
+                "active",
+                "conversions",
+                "converting",
+                "revenue_units",
+                "campaigns",
             )
         ),
         sa.Column("revenue_scale", sa.SmallInteger(), nullable=True),
