@@ -62,7 +62,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-import uuid
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -127,17 +126,32 @@ def _quoted(conn: Connection, table: sa.Table) -> str:
     return conn.dialect.identifier_preparer.format_table(table)
 
 
+_STAGES: dict[tuple[str, str | None, str], sa.Table] = {}
+
+
 def _stage_table(tables: Tables) -> sa.Table:
-    name = f"{tables.prefix}stage_{uuid.uuid4().hex[:12]}"
-    # The anti-joins probe the stage once per member: it needs its primary key.
-    # On SQLite a WITHOUT ROWID table is that key's B-tree alone.
-    return sa.Table(
-        name,
-        sa.MetaData(),
-        sa.Column("k", tables.key_type, primary_key=True, autoincrement=False),
-        prefixes=["TEMPORARY"],
-        sqlite_with_rowid=False,
-    )
+    """The temporary table a run stages its new members in.
+
+    One name per set of store tables: temporary tables are private to their
+    connection on SQLite and MariaDB/MySQL, so concurrent runs do not meet, and a
+    fixed name lets SQLAlchemy's compiled cache serve every run's statements.
+    """
+    key = (tables.prefix, tables.segments.schema, repr(tables.key_type))
+    stage = _STAGES.get(key)
+    if stage is None:
+        # The anti-joins probe the stage once per member: it needs its primary key.
+        # On SQLite a WITHOUT ROWID table is that key's B-tree alone.
+        stage = sa.Table(
+            f"{tables.prefix}recalc_stage",
+            sa.MetaData(),
+            sa.Column("k", tables.key_type, primary_key=True, autoincrement=False),
+            prefixes=["TEMPORARY"],
+            sqlite_with_rowid=False,
+        )
+        if len(_STAGES) >= 256:  # hosts with many prefixes: keep it bounded
+            _STAGES.clear()
+        _STAGES[key] = stage
+    return stage
 
 
 def _members_select(rule: Any, parts: StoreParts, now: dt.datetime) -> sa.Select[Any]:
@@ -523,6 +537,9 @@ def _diff_staged(
     t = store.tables
     m, h = t.members, t.history
     stage = _stage_table(t)
+    if _is_mysql(conn):
+        # A pooled session may keep one from a run whose cleanup could not run.
+        conn.exec_driver_sql(f"DROP TEMPORARY TABLE IF EXISTS {_quoted(conn, stage)}")
     state["stage"] = stage
     stage.create(conn)
     staged = 0
