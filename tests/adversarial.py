@@ -272,6 +272,17 @@ def _cycle(values: list[Any], i: int, stride: int) -> Any:
     return values[(i * stride) % len(values)]
 
 
+def _other_string(i: int) -> str | None:
+    """``t``: often a head or tail of ``s`` (field-to-field starts_with/ends_with/contains
+    need pairs that match), else another adversarial string."""
+    s = STRINGS[i % len(STRINGS)]
+    if s is not None and i % 4 == 1:
+        return s[: len(s) // 2]
+    if s is not None and i % 4 == 2:
+        return s[len(s) // 2 :]
+    return _cycle(STRINGS, i, 7)
+
+
 def make_rows() -> list[dict[str, Any]]:
     """The canonical rows, keyed by field name (plus ``id``)."""
     rows: list[dict[str, Any]] = []
@@ -281,7 +292,7 @@ def make_rows() -> list[dict[str, Any]]:
             {
                 "id": i + 1,
                 "s": STRINGS[i % len(STRINGS)],
-                "t": _cycle(STRINGS, i, 7),
+                "t": _other_string(i),
                 "n": _cycle(INTS, i, 1),
                 "m": _cycle(INTS, i, 4),
                 "d": _cycle(DECIMALS, i, 1),

@@ -198,6 +198,12 @@ def _cases() -> list[Case]:
         add(f"f-{op}-g", c("f", op, ref("g")))
         add(f"day-{op}-day2", c("day", op, ref("day2")))
     add("s-eq-ic-t", c("s", "eq", ref("t"), ic=True))
+    # the string operators take another field's value literally (no wildcards)
+    for op in ["contains", "starts_with", "ends_with"]:
+        for negated in (False, True):
+            name = f"not_{op}" if negated else op
+            add(f"s-{name}-t", c("s", name, ref("t")))
+            add(f"s-{name}-ic-t", c("s", name, ref("t"), ic=True))
     add("s-neq-ic-t", c("s", "neq", ref("t"), ic=True))
     # numbers
     for fld, values in [("n", rule_values("n")), ("f", rule_values("f"))]:

@@ -243,9 +243,10 @@ def _between(ctx: Context, ref: p.FieldRef, value: tuple[Any, Any]) -> p.Predica
 
 
 def _text(kind: type[p.Contains] | type[p.Prefix] | type[p.Suffix]) -> Lowering:
-    def lower(ctx: Context, ref: p.FieldRef, value: str) -> p.Predicate:
+    def lower(ctx: Context, ref: p.FieldRef, value: str | p.FieldRef) -> p.Predicate:
+        # A field's value is the needle taken literally (an empty one is in every string).
         operand, needle = _cased(ctx, ref, value)
-        return kind(operand, p.Param(needle, T.STRING))
+        return kind(operand, _right(needle, T.STRING))
 
     return lower
 
@@ -422,6 +423,7 @@ def _builtin() -> list[Operator]:
             "needle",
             _text(p.Contains),
             ignore_case=True,
+            field_value=True,
             description="substring (no wildcards)",
             example={"field": "email", "operator": "contains", "value": "@example"},
         ),
@@ -431,6 +433,7 @@ def _builtin() -> list[Operator]:
             "needle",
             _text(p.Prefix),
             ignore_case=True,
+            field_value=True,
             description="prefix",
             example={"field": "phone", "operator": "starts_with", "value": "+49"},
         ),
@@ -440,6 +443,7 @@ def _builtin() -> list[Operator]:
             "needle",
             _text(p.Suffix),
             ignore_case=True,
+            field_value=True,
             description="suffix",
             example={"field": "email", "operator": "ends_with", "value": ".de"},
         ),

@@ -131,7 +131,7 @@ class Contains:
     """``needle`` occurs in ``operand`` (code points; no wildcards; needle non-empty)."""
 
     operand: FieldRef | Lower
-    needle: Param
+    needle: Value  # a Param, or (field-to-field) a FieldRef/Lower taken literally
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +139,7 @@ class Prefix:
     """``operand`` starts with ``needle``."""
 
     operand: FieldRef | Lower
-    needle: Param
+    needle: Value  # a Param, or (field-to-field) a FieldRef/Lower taken literally
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +147,7 @@ class Suffix:
     """``operand`` ends with ``needle``."""
 
     operand: FieldRef | Lower
-    needle: Param
+    needle: Value  # a Param, or (field-to-field) a FieldRef/Lower taken literally
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,8 +273,12 @@ def nullable_inputs(leaf: Leaf) -> tuple[FieldRef, ...]:
             return ()
         case Compare(left=left, right=right):
             return (*_refs(left), *_refs(right))
-        case InList(operand=o) | Contains(operand=o) | Prefix(operand=o) | Suffix(operand=o):
+        case InList(operand=o):
             return tuple(_refs(o))
+        case Contains(operand=o, needle=n) | Prefix(operand=o, needle=n) | Suffix(
+            operand=o, needle=n
+        ):
+            return (*_refs(o), *_refs(n))
         case Matches(operand=o):
             return (o,)
         case TagsAny(operand=o) | TagsEmpty(operand=o):
@@ -341,6 +345,8 @@ def shape(pred: Predicate) -> tuple[Predicate, tuple[Any, ...]]:
         Contains: lambda n: Contains(n.operand, walk(n.needle)),
         Prefix: lambda n: Prefix(n.operand, walk(n.needle)),
         Suffix: lambda n: Suffix(n.operand, walk(n.needle)),
+        FieldRef: lambda n: n,
+        Lower: lambda n: n,
         Matches: lambda n: Matches(n.operand, walk(n.pattern)),
         TagsAny: lambda n: TagsAny(n.operand, (slot(n.values, FieldType.TAGS),)),  # type: ignore[arg-type]
     }

@@ -588,11 +588,11 @@ class Compiler:
             case p.InList():
                 return self.in_list(leaf)
             case p.Contains(operand=o, needle=n):
-                return self.contains(self.value(o), self.scalar(n, None))
+                return self.contains(self.value(o), self.value(n))
             case p.Prefix(operand=o, needle=n):
                 return self.prefix_of(self.value(o), n)
             case p.Suffix(operand=o, needle=n):
-                return self.suffix(self.value(o), self.scalar(n, None))
+                return self.suffix(self.value(o), self.value(n))
             case p.Matches(operand=o, pattern=pat):
                 return self.matches(self.value(o), pat)
             case p.TagsAny(operand=o, values=vals):
@@ -745,8 +745,8 @@ class Compiler:
     def lower_text(self, col: exp.Expression, f: Field) -> exp.Expression:
         return self.lower(col)
 
-    def prefix_of(self, o: exp.Expression, needle: p.Param) -> exp.Expression:
-        return self.prefix(o, self.scalar(needle, None))
+    def prefix_of(self, o: exp.Expression, needle: p.Value) -> exp.Expression:
+        return self.prefix(o, self.value(needle))
 
     def _storage_zone(self, f: Field) -> str | None:
         return self.schema.zone_of(f).key if f.naive else None
@@ -1294,17 +1294,34 @@ class SQLite(Compiler):
     def _blob(e: exp.Expression) -> exp.Expression:
         return exp.Cast(this=e, to=_dtype("BLOB"))
 
+    @staticmethod
+    def _of_field(n: exp.Expression) -> bool:
+        # A needle read from a column may be empty or NULL; a bound one is neither.
+        return n.find(exp.Column) is not None
+
+    def _text_test(self, test: exp.Expression, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+        """``test`` made two-valued for a needle from another field: an empty needle
+        occurs in every string (substr() of it is NULL), NULL on either side is FALSE."""
+        empty = exp.And(
+            this=exp.EQ(this=_fn("LENGTH", self._blob(_copy(n))), expression=_num(0)),
+            expression=exp.GTE(this=_fn("LENGTH", self._blob(_copy(o))), expression=_num(0)),
+        )
+        return _fn("IFNULL", exp.Or(this=test, expression=empty), _num(0))
+
     def contains(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
-        return exp.GT(this=_fn("INSTR", self._blob(o), self._blob(n)), expression=_num(0))
+        found = exp.GT(this=_fn("INSTR", self._blob(o), self._blob(n)), expression=_num(0))
+        return self._text_test(found, o, n) if self._of_field(n) else found
 
     # substr() of a zero-length BLOB is NULL: IS compares it as a value (FALSE).
     def prefix(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
-        return exp.Is(
-            this=_fn("SUBSTR", self._blob(o), _num(1), _fn("LENGTH", self._blob(n))),
-            expression=self._blob(_copy(n)),
-        )
+        head = _fn("SUBSTR", self._blob(o), _num(1), _fn("LENGTH", self._blob(n)))
+        if self._of_field(n):
+            return self._text_test(exp.EQ(this=head, expression=self._blob(_copy(n))), o, n)
+        return exp.Is(this=head, expression=self._blob(_copy(n)))
 
-    def prefix_of(self, o: exp.Expression, needle: p.Param) -> exp.Expression:
+    def prefix_of(self, o: exp.Expression, needle: p.Value) -> exp.Expression:
+        if not isinstance(needle, p.Param):  # another field's value
+            return self.prefix(o, self.value(needle))
         # A code-point range [needle, successor) is exact and can use an index on the
         # column; without a successor (all U+10FFFF) a BLOB bound sorts after all text.
         low = self.scalar(needle, None)
@@ -1317,10 +1334,10 @@ class SQLite(Compiler):
         )
 
     def suffix(self, o: exp.Expression, n: exp.Expression) -> exp.Expression:
-        return exp.Is(
-            this=_fn("SUBSTR", self._blob(o), exp.Neg(this=_fn("LENGTH", self._blob(n)))),
-            expression=self._blob(_copy(n)),
-        )
+        tail = _fn("SUBSTR", self._blob(o), exp.Neg(this=_fn("LENGTH", self._blob(n))))
+        if self._of_field(n):
+            return self._text_test(exp.EQ(this=tail, expression=self._blob(_copy(n))), o, n)
+        return exp.Is(this=tail, expression=self._blob(_copy(n)))
 
     def in_large(
         self, operand: exp.Expression, slots: tuple[Any, ...], ftype: FieldType, f: Field | None

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from .. import primitives as p
-from ..bind import BoundRule, bind
+from ..bind import BoundRule, bind, paused_gc
 from ..errors import UnsupportedError
 from ..schema import Schema
 from ..types import FieldType, simple_lower
@@ -240,13 +240,13 @@ class _Gen:
                 return f"{lhs} in {self.const(f'frozenset(P[{slot.index}])')}"
             case p.Contains(operand=operand, needle=needle):
                 lhs = self.guarded(operand, fast, scope, guards)
-                return f"{self.param(needle)} in {lhs}"
+                return f"{self.guarded(needle, fast, scope, guards)} in {lhs}"
             case p.Prefix(operand=operand, needle=needle):
                 lhs = self.guarded(operand, fast, scope, guards)
-                return f"{lhs}.startswith({self.param(needle)})"
+                return f"{lhs}.startswith({self.guarded(needle, fast, scope, guards)})"
             case p.Suffix(operand=operand, needle=needle):
                 lhs = self.guarded(operand, fast, scope, guards)
-                return f"{lhs}.endswith({self.param(needle)})"
+                return f"{lhs}.endswith({self.guarded(needle, fast, scope, guards)})"
             case p.Matches(operand=ref, pattern=pattern):
                 lhs = self.guarded(ref, fast, scope, guards)
                 slot = pattern.value
@@ -447,6 +447,21 @@ class _Interpreter:
 
         return run
 
+    def pair(self, left: p.Value, right: p.Value, test: Callable[[Any, Any], bool]) -> _Eval:
+        """``test(left, right)`` of two field values; FALSE when either is NULL."""
+        lread, _ = self.value(left)
+        rread, _ = self.value(right)
+        assert lread is not None and rread is not None
+
+        def run(r: Mapping[str, Any]) -> bool:
+            x = lread(r)
+            if x is None:
+                return False
+            n = rread(r)
+            return n is not None and test(x, n)
+
+        return run
+
     def node(self, node: p.Predicate) -> _Eval:
         match node:
             case p.Const(value=value):
@@ -478,8 +493,13 @@ class _Interpreter:
                 read = self.read(ref)
                 return lambda r: read(r) is None
             case p.Compare(op="eq", left=p.FieldRef() as ref, right=p.Param(value=const)):
+                if _plain(ref):
+                    name = ref.field.name
+                    return lambda r: r.get(name) == const
                 read = self.read(ref)
                 return lambda r: read(r) == const
+            case p.Compare(op=op, left=p.FieldRef() as ref, right=p.Param(value=c)) if _plain(ref):
+                return _plain_compare(op, ref.field.name, c)
             case p.Compare(op=op, left=left, right=right):
                 compare = _COMPARE[op]
                 lread, lconst = self.value(left)
@@ -497,16 +517,28 @@ class _Interpreter:
                 return cmp
             case p.InList(operand=operand, values=values):
                 members = frozenset(values)
+                if isinstance(operand, p.FieldRef) and _plain(operand):
+                    name = operand.field.name
+                    return lambda r: r.get(name) in members
                 if isinstance(operand, p.FieldRef):
                     read = self.read(operand)
                     return lambda r: read(r) in members
                 return self.guarded(operand, lambda x: x in members)
+            case p.Contains(operand=p.FieldRef() as ref, needle=p.Param(value=needle)):
+                name = ref.field.name
+                return lambda r: (x := r.get(name)) is not None and needle in x
             case p.Contains(operand=operand, needle=p.Param(value=needle)):
                 return self.guarded(operand, lambda x: needle in x)
             case p.Prefix(operand=operand, needle=p.Param(value=needle)):
                 return self.guarded(operand, lambda x: x.startswith(needle))
             case p.Suffix(operand=operand, needle=p.Param(value=needle)):
                 return self.guarded(operand, lambda x: x.endswith(needle))
+            case p.Contains(operand=operand, needle=other):
+                return self.pair(operand, other, lambda x, n: n in x)
+            case p.Prefix(operand=operand, needle=other):
+                return self.pair(operand, other, str.startswith)
+            case p.Suffix(operand=operand, needle=other):
+                return self.pair(operand, other, str.endswith)
             case p.Matches(operand=ref, pattern=p.Param(value=pattern)):
                 return self.guarded(ref, _searcher(pattern))
             case p.TagsAny(operand=ref, values=values):
@@ -521,6 +553,24 @@ class _Interpreter:
                 counter, compare, key = self.counters[node], _COMPARE[op], self.key
                 return lambda r: compare(counter(r.get(key)), count)
         raise TypeError(f"unknown primitive {node!r}")  # pragma: no cover
+
+
+def _plain(ref: p.FieldRef) -> bool:
+    """Whether the field is read as stored (no datetime or tags normalisation)."""
+    return ref.type not in (FieldType.DATETIME, FieldType.TAGS)
+
+
+def _plain_compare(op: str, name: str, c: Any) -> _Eval:
+    """``field op constant`` with the NULL guard, one closure call per record."""
+    if op == "lt":
+        return lambda r: (x := r.get(name)) is not None and x < c
+    if op == "le":
+        return lambda r: (x := r.get(name)) is not None and x <= c
+    if op == "gt":
+        return lambda r: (x := r.get(name)) is not None and x > c
+    if op == "ge":
+        return lambda r: (x := r.get(name)) is not None and x >= c
+    return lambda r: (x := r.get(name)) is not None and x == c
 
 
 def interpret(
@@ -577,7 +627,8 @@ def compile_python(
             )
         members[sid] = frozenset(segments[sid])
     if _leaf_count(bound.predicate, MAX_GENERATED_LEAVES) > MAX_GENERATED_LEAVES:
-        return _interpreted(bound, schema, normalisers, members, events)
+        with paused_gc():
+            return _interpreted(bound, schema, normalisers, members, events)
     shape, params = bound.shaped()
     factory = _factory(shape, schema.key)
     leaves = factory.event_leaves  # type: ignore[attr-defined]

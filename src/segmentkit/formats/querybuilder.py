@@ -376,7 +376,7 @@ class _Importer:
             out["value"] = items
             return out
         if source == "field":
-            if kind != "scalar":
+            if kind not in ("scalar", "needle"):
                 self.problems.add(
                     (*path, "valueSource"),
                     f"operator {operator!r} cannot compare with another field",
