@@ -1299,7 +1299,9 @@ class SQLite(Compiler):
         # A needle read from a column may be empty or NULL; a bound one is neither.
         return n.find(exp.Column) is not None
 
-    def _text_test(self, test: exp.Expression, o: exp.Expression, n: exp.Expression) -> exp.Expression:
+    def _text_test(
+        self, test: exp.Expression, o: exp.Expression, n: exp.Expression
+    ) -> exp.Expression:
         """``test`` made two-valued for a needle from another field: an empty needle
         occurs in every string (substr() of it is NULL), NULL on either side is FALSE."""
         empty = exp.And(
