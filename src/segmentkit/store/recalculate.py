@@ -177,10 +177,11 @@ def _new_members(parts: StoreParts, row: Any, now: dt.datetime) -> sa.Select[Any
     # hybrid: (rule | includes) - excludes; UNION also removes duplicates.
     union = sa.union(matches, includes).subquery("candidates")
     key = next(iter(union.c))
-    excluded = sa.select(sa.literal(1)).where(
-        m.c.segment_id == row.id, m.c.manual == "exclude", m.c.contact_key == key
-    )
-    return sa.select(key).where(~excluded.exists())
+    # An anti-join (LEFT JOIN ... IS NULL) probing the members key, not NOT EXISTS
+    # (a dependent subquery per row on MariaDB).
+    ex = m.alias("excluded")
+    on = sa.and_(ex.c.segment_id == row.id, ex.c.manual == "exclude", ex.c.contact_key == key)
+    return sa.select(key).select_from(union.outerjoin(ex, on)).where(ex.c.contact_key.is_(None))
 
 
 class _Reporter:
