@@ -130,7 +130,12 @@ def test_migrations_run_from_a_host_alembic_environment(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_mariadb_migrations_give_segment_ids_the_collation_of_create_all() -> None:
+@pytest.mark.parametrize(
+    ("key_type", "spec"), [(sa.BigInteger(), "bigint"), (sa.String(64), "string:64")]
+)
+def test_mariadb_migrations_give_segment_ids_the_collation_of_create_all(
+    key_type: Any, spec: str
+) -> None:
     """On MariaDB/MySQL the segment id columns compare by code point after the
     migrations exactly as after ``create_all`` (sk0003), and downgrade cleanly."""
     import os
@@ -159,18 +164,20 @@ def test_mariadb_migrations_give_segment_ids_the_collation_of_create_all() -> No
             ).all()
         return {(t[len(prefix) :], c): (ty, co) for t, c, ty, co in rows if "alembic" not in t}
 
-    tables = make_tables(created)
+    tables = make_tables(created, key_type)
     try:
-        upgrade(engine, prefix=migrated)
+        upgrade(engine, prefix=migrated, key_type=spec)
         create_all(engine, tables)
         got, want = collations(migrated), collations(created)
         assert got == want
         ids = {k: v for k, v in got.items() if k[1] in ("id", "segment_id")}
         assert ids[("segments", "id")][1].endswith("_bin")
         assert ids[("members", "segment_id")][1] == ids[("segments", "id")][1]
-        downgrade(engine, prefix=migrated)
+        if spec.startswith("string"):
+            assert got[("members", "contact_key")][1] == ids[("segments", "id")][1]
+        downgrade(engine, prefix=migrated, key_type=spec)
         assert collations(migrated) == {}
     finally:
         tables.metadata.drop_all(engine)
-        downgrade(engine, prefix=migrated)
+        downgrade(engine, prefix=migrated, key_type=spec)
         engine.dispose()

@@ -18,8 +18,9 @@ Five tables, named with a prefix (``sk_`` by default) so they sit next to a host
 ``performance_runs``  one row per performance refresh.
 
 Contact keys are stored with a configurable SQLAlchemy type (``BigInteger`` by
-default; pass ``sa.String(64)`` for text keys). Datetimes are stored as naive UTC
-and read back as aware UTC (:class:`UTCDateTime`), the same on every backend.
+default; pass ``sa.String(64)`` for text keys). Segment ids and text keys compare by
+code point on every engine (:class:`CodePointString`). Datetimes are stored as naive
+UTC and read back as aware UTC (:class:`UTCDateTime`), the same on every backend.
 
 The migrations in ``segmentkit/store/migrations`` create exactly these tables for the
 default prefix and key type; ``tests/test_store_migrations.py`` checks they agree.
@@ -38,6 +39,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 __all__ = [
     "DEFAULT_TABLES",
     "ID_LENGTH",
+    "CodePointString",
     "SegmentId",
     "Tables",
     "UTCDateTime",
@@ -78,29 +80,52 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC)  # type: ignore[no-any-return]
 
 
-class SegmentId(TypeDecorator[str]):
-    """Segment ids: ``VARCHAR(200)`` compared by code point on every engine.
+class CodePointString(TypeDecorator[str]):
+    """``VARCHAR(length)`` compared by code point on every engine.
 
     SQLite and PostgreSQL compare text by its bytes; MariaDB/MySQL would take the
-    server's case-insensitive collation (``"vip"`` and ``"VIP"`` would be one id), so
-    there the column is ``utf8mb4`` with a binary collation that does not pad spaces
-    (``utf8mb4_nopad_bin`` on MariaDB, ``utf8mb4_0900_bin`` on MySQL 8.0.17+).
+    server's case-insensitive collation (``"vip"`` and ``"VIP"`` would be one value),
+    so there the column is ``utf8mb4`` with a binary collation that does not pad
+    spaces (``utf8mb4_nopad_bin`` on MariaDB, ``utf8mb4_0900_bin`` on MySQL 8.0.17+).
+    Used for segment ids and for text contact keys.
     """
 
-    impl = sa.String(ID_LENGTH)
+    impl = sa.String
     cache_ok = True
 
+    def __init__(self, length: int | None = None) -> None:
+        super().__init__(length)
+        self.length = length
+
     def load_dialect_impl(self, dialect: Any) -> TypeEngine[Any]:
-        if dialect.name in ("mysql", "mariadb"):
+        if dialect.name in ("mysql", "mariadb") and self.length is not None:
             from sqlalchemy.dialects.mysql import VARCHAR
 
             return cast(
                 TypeEngine[Any],
                 dialect.type_descriptor(
-                    VARCHAR(ID_LENGTH, charset="utf8mb4", collation=binary_collation(dialect))
+                    VARCHAR(self.length, charset="utf8mb4", collation=binary_collation(dialect))
                 ),
             )
-        return cast(TypeEngine[Any], dialect.type_descriptor(sa.String(ID_LENGTH)))
+        return cast(TypeEngine[Any], dialect.type_descriptor(sa.String(self.length)))
+
+
+class SegmentId(CodePointString):
+    """Segment ids: ``VARCHAR(200)`` compared by code point (:class:`CodePointString`)."""
+
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(ID_LENGTH)
+
+
+def code_point_key(key: TypeEngine[Any]) -> TypeEngine[Any]:
+    """A plain ``String(n)`` key type as :class:`CodePointString`; others unchanged."""
+    if type(key) in (sa.String, sa.VARCHAR, sa.Unicode) and getattr(key, "collation", None) is None:
+        length = getattr(key, "length", None)
+        if length is not None:
+            return CodePointString(length)
+    return key
 
 
 def binary_collation(dialect: Any) -> str:
@@ -156,7 +181,7 @@ def make_tables(
     table's key). ``schema`` puts the tables in a database schema.
     """
     md = metadata if metadata is not None else sa.MetaData(schema=schema)
-    key = key_type() if isinstance(key_type, type) else key_type
+    key = code_point_key(key_type() if isinstance(key_type, type) else key_type)
     p = prefix
     segments = sa.Table(
         f"{p}segments",

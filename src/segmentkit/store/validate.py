@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from ..errors import Problem, StoreInputError
 from .tables import ID_LENGTH
@@ -120,6 +120,8 @@ def check_progress(value: Any) -> Any:
 
 def key_kind(key_type: TypeEngine[Any]) -> tuple[str, Any]:
     """('int', (lo, hi)), ('str', max_length) or ('other', python type or None)."""
+    if isinstance(key_type, TypeDecorator):
+        key_type = key_type.impl_instance
     for cls in type(key_type).__mro__:
         if cls.__name__ in _INT_RANGES:
             return "int", _INT_RANGES[cls.__name__]

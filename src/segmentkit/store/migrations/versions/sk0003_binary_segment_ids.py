@@ -1,8 +1,8 @@
-"""segmentkit store: segment ids compare by code point on MariaDB/MySQL.
+"""segmentkit store: segment ids and text contact keys compare by code point on MariaDB/MySQL.
 
-The segment id columns take a binary, non-padding utf8mb4 collation there (see
-``segmentkit.store.tables.SegmentId``); SQLite and PostgreSQL already compare text by
-its bytes, so nothing changes on them.
+The segment id columns, and the contact key columns when keys are text, take a binary,
+non-padding utf8mb4 collation there (see ``segmentkit.store.tables.CodePointString``);
+SQLite and PostgreSQL already compare text by its bytes, so nothing changes on them.
 
 Revision ID: sk0003
 Revises: sk0002
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from segmentkit.store.migrations import settings
-from segmentkit.store.tables import ID_LENGTH, SegmentId
+from segmentkit.store.tables import ID_LENGTH, CodePointString, SegmentId
 
 revision = "sk0003"
 down_revision = "sk0002"
@@ -37,7 +37,7 @@ def _alter(to_binary: bool) -> None:
     bind = op.get_bind()
     if bind.dialect.name not in ("mysql", "mariadb"):
         return
-    p, _ = settings()
+    p, key = settings()
     for table, column, nullable in _COLUMNS:
         op.alter_column(
             f"{p}{table}",
@@ -46,6 +46,16 @@ def _alter(to_binary: bool) -> None:
             existing_type=sa.String(ID_LENGTH),
             existing_nullable=nullable,
         )
+    if type(key) in (sa.String, sa.VARCHAR, sa.Unicode) and getattr(key, "length", None):
+        length = key.length  # type: ignore[attr-defined]
+        for table in ("members", "history"):
+            op.alter_column(
+                f"{p}{table}",
+                "contact_key",
+                type_=CodePointString(length) if to_binary else sa.String(length),
+                existing_type=sa.String(length),
+                existing_nullable=False,
+            )
 
 
 def upgrade() -> None:
