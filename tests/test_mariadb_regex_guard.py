@@ -56,6 +56,15 @@ def _engine(**connect_args: Any) -> sa.Engine:
     return engine
 
 
+@pytest.fixture(autouse=True)
+def _slow_pattern_slips_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The regex validator refuses SLOW (its cost bounds, docs/regex.md); the guard is the
+    net for a costly pattern that still reaches MariaDB, so here the bounds are lifted."""
+    import segmentkit.regex
+
+    monkeypatch.setattr(segmentkit.regex, "_cost_problems", lambda tree: [])
+
+
 @pytest.fixture(scope="module")
 def engine() -> Iterator[sa.Engine]:
     engine = _engine()
