@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> list[Result]:
 
     fns: dict[str, Any] = {"comprehension": lambda: comprehension(rows)}
     for kind, frame in frames.items():
-        fns[f"frame_members {kind}"] = lambda f=frame: sk.frame_members(RULE, f, now=NOW).keys.tolist()
+        fns[f"frame_members {kind}"] = lambda f=frame: sk.frame_members(
+            RULE, f, now=NOW
+        ).keys.tolist()
     fns["duckdb hand SQL (pandas)"] = lambda: [
         k for (k,) in con.execute(HAND_SQL, [SINCE, NOW]).fetchall()
     ]
