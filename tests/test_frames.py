@@ -160,6 +160,8 @@ def test_schema_mapping_and_key() -> None:
     assert got.keys == [20]
     with pytest.raises(sk.RuleError, match="no column 'nope'"):
         sk.frame_members("Land = 'DE'", frame, key="nope")
+    with pytest.raises(sk.RuleError, match="no key column 'id'"):
+        sk.frame_members("country = 'DE'", frame, sk.Schema(list(schema)))
 
 
 def test_errors() -> None:

@@ -307,6 +307,10 @@ def frame_members(
     all_columns = _columns(frame, kind)
     if schema is not None:
         key = key or schema.key
+        key_column = schema[key].column_name if key in schema else key
+        if key_column not in all_columns:
+            shown = ", ".join(map(str, all_columns[:20]))
+            raise RuleError(f"no key column {key_column!r} in the frame (columns: {shown})")
     # Only the columns the rule reads are handed to DuckDB, with each row's position so
     # the preview is taken from the frame itself; a rule naming a field the frame lacks
     # sees every column (so its error can suggest the right name).
