@@ -552,12 +552,18 @@ def build_rollup(
             )
         )
 
+        # Events are first joined to the interval containing them, then to their
+        # period. On PostgreSQL the first join is a MATERIALIZED CTE: planned on its
+        # own it is a hash join on the contact; planned together with the period join,
+        # whose selectivity PostgreSQL underestimates, it became a nested loop over
+        # every interval (17.5 s instead of 0.35 s for one day of 200k events).
         def events(
             name: str,
             table: str,
             schema: str | None,
             key: str,
             time: str,
+            revenue: str | None,
             aggs: list[exp.Expression],
             extra: exp.Expression | None,
         ) -> None:
@@ -573,18 +579,29 @@ def build_rollup(
                 exp.LTE(this=_col("a", "v"), expression=t.copy()),
                 _or(_is_null(_col("r", "v")), exp.LT(this=t.copy(), expression=_col("r", "v"))),
             )
+            cols = [_col("seg", "v"), _as(_col(key, "ev"), "k"), _as(t.copy(), "t")]
+            if revenue is not None:
+                cols.append(_as(_col(revenue, "ev"), "rev"))
+            attributed = (
+                _select(*cols)
+                .from_(_table(table, schema, "ev"), copy=False)
+                .join(_table(_CTE + "iv", alias="v"), on=member, copy=False)
+                .where(cond, copy=False)
+            )
+            ctes.append((name + "_m", attributed))
+            if c.name == "postgres":
+                fenced.add(name + "_m")
             ctes.append(
                 (
                     name,
-                    _select(_col("i", "p"), _col("seg", "v"), *aggs)
-                    .from_(_table(table, schema, "ev"), copy=False)
-                    .join(_table(_CTE + "iv", alias="v"), on=member, copy=False)
-                    .join(_table(_CTE + "pdays", alias="p"), on=in_p(t), copy=False)
-                    .where(cond, copy=False)
-                    .group_by(_col("i", "p"), _col("seg", "v"), copy=False),
+                    _select(_col("i", "p"), _col("seg", "m"), *aggs)
+                    .from_(_table(name + "_m", alias="m"), copy=False)
+                    .join(_table(_CTE + "pdays", alias="p"), on=in_p(_col("t", "m")), copy=False)
+                    .group_by(_col("i", "p"), _col("seg", "m"), copy=False),
                 )
             )
 
+        fenced: set[str] = set()
         if act is not None:
             extra = None
             if act.events is not None:
@@ -598,25 +615,33 @@ def build_rollup(
                 act.table_schema,
                 act.key,
                 act.time,
-                [_as(exp.Count(this=exp.Distinct(expressions=[_col(act.key, "ev")])), "active")],
+                None,
+                [_as(exp.Count(this=exp.Distinct(expressions=[_col("k", "m")])), "active")],
                 extra,
             )
         if conv is not None:
             aggs: list[exp.Expression] = [
                 _as(exp.Count(this=exp.Star()), "conversions"),
-                _as(exp.Count(this=exp.Distinct(expressions=[_col(conv.key, "ev")])), "converting"),
+                _as(exp.Count(this=exp.Distinct(expressions=[_col("k", "m")])), "converting"),
             ]
             if conv.revenue is not None:
                 units = exp.Cast(
                     this=exp.Round(
-                        this=exp.Mul(
-                            this=_col(conv.revenue, "ev"), expression=_num(10**conv.revenue_scale)
-                        )
+                        this=exp.Mul(this=_col("rev", "m"), expression=_num(10**conv.revenue_scale))
                     ),
                     to=exp.DataType.build("BIGINT"),
                 )
                 aggs.append(_as(exp.Sum(this=units), "revenue"))
-            events(_CTE + "conv", conv.table, conv.table_schema, conv.key, conv.time, aggs, None)
+            events(
+                _CTE + "conv",
+                conv.table,
+                conv.table_schema,
+                conv.key,
+                conv.time,
+                conv.revenue,
+                aggs,
+                None,
+            )
         if camp is not None:
             t = _col(camp.time, "cs")
             ctes.append(
@@ -702,7 +727,12 @@ def build_rollup(
         q.set("expressions", outs)
         q = q.order_by(_col("seg", "g"), _col("i", "g"), copy=False)
         with_ = exp.With(
-            expressions=[exp.CTE(this=body, alias=exp.TableAlias(this=_id(n))) for n, body in ctes]
+            expressions=[
+                exp.CTE(
+                    this=body, alias=exp.TableAlias(this=_id(n)), materialized=n in fenced or None
+                )
+                for n, body in ctes
+            ]
         )
         q.set("with_", with_)
         return q
