@@ -237,6 +237,24 @@ class SQLBackend(Backend):
     def prepare_insensitive_collation(self) -> None:
         """Create the collation where the server has none built in."""
 
+    #: session settings under which string literals read differently (inline SQL must
+    #: mean the same under them).
+    literal_modes: ClassVar[tuple[str, ...]] = ()
+
+    def members_inline_under_modes(self, text: str) -> set[Any]:
+        """Run inline SQL on a fresh connection with :attr:`literal_modes` set."""
+        with self.engine.connect() as conn:
+            for statement in self.literal_modes:
+                conn.exec_driver_sql(statement)
+            try:
+                raw = conn.connection.dbapi_connection
+                assert raw is not None
+                cur = raw.cursor()
+                cur.execute(text)
+                return {row[0] for row in cur.fetchall()}
+            finally:
+                conn.invalidate()  # never hand the altered session back to the pool
+
     def select_keys(self, path: str, rule: Any, schema: Schema, now: dt.datetime) -> set[Any]:
         """The keys ``rule`` selects from ``schema``'s table through one compile ``path``:
         ``view`` (members_select on SQLAlchemy), ``bound`` or ``inline`` (to_sql text on
@@ -305,6 +323,7 @@ class DuckDBBackend(SQLBackend):
 class PostgresBackend(SQLBackend):
     name = "postgres"
     dialect = "postgres"
+    literal_modes = ("SET standard_conforming_strings = off", "SET escape_string_warning = off")
     # Nondeterministic: equal ignoring case and accents; substring search refused.
     insensitive_collation = "sk_insensitive"
 
@@ -337,6 +356,7 @@ class PostgresBackend(SQLBackend):
 class MariaDBBackend(SQLBackend):
     name = "mariadb"
     dialect = "mariadb"
+    literal_modes = ("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')",)
     insensitive_collation = "utf8mb4_unicode_ci"
     url = MYSQL_URL
 

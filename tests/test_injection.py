@@ -157,3 +157,32 @@ def test_payloads_on_memory_match_plain_python() -> None:
             assert _expected({"field": "s", "operator": op, "value": payload}) == _holding(
                 op, payload
             )
+
+
+# Values whose backslashes and quotes a non-default server mode would read differently.
+MODE_VALUES = ["\\'; DROP TABLE sk_canary; --", "\\", "a\\b", "\\\\'", "\\x41", "\\n", "%\\_"]
+MODE_PATTERNS = ["a\\.b", "\\\\", "^\\'", "[\\-\\]]", "\\$$"]
+
+
+@pytest.mark.parametrize("op", ["eq", "contains", "not_in", "matches"])
+def test_inline_sql_means_the_same_under_every_server_mode(
+    payload_table: tuple[SQLBackend, Schema], op: str
+) -> None:
+    """Inline literals read the same with PostgreSQL's standard_conforming_strings off and
+    MariaDB's NO_BACKSLASH_ESCAPES on: the same rows, and nothing else runs."""
+    from segmentkit.compile.sql import to_sql
+
+    backend, schema = payload_table  # SQLite and DuckDB: no such mode, their defaults
+    with backend.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS sk_canary (x INTEGER)")
+    try:
+        values = MODE_PATTERNS if op == "matches" else [*MODE_VALUES, *PAYLOADS[::7]]
+        for value in values:
+            rule = {"field": "s", "operator": op, "value": [value] if op == "not_in" else value}
+            text = to_sql(rule, schema, backend.dialect, NOW, select=True, inline=True)
+            assert backend.members_inline_under_modes(text) == _expected(rule), (value, text)
+        with backend.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT COUNT(*) FROM sk_canary").scalar() == 0
+    finally:
+        with backend.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS sk_canary")

@@ -367,6 +367,10 @@ def test_inline_literals_round_trip_through_the_parser(dialect: str) -> None:
     tree = sqlglot.parse_one(text, read=DIALECTS[dialect].sqlglot_dialect)
     strings = {lit.this for lit in tree.find_all(exp.Literal) if lit.is_string}
     strings |= {lit.this for lit in tree.find_all(exp.National)}  # T-SQL N'...'
+    # PostgreSQL E'...' (read alike whatever standard_conforming_strings says)
+    strings |= {lit.this for lit in tree.find_all(exp.ByteString)}
+    # MySQL/MariaDB _utf8mb4 X'...' (read alike whatever NO_BACKSLASH_ESCAPES says)
+    strings |= {bytes.fromhex(h.this).decode() for h in tree.find_all(exp.HexString)}
     assert nasty in strings
 
 
@@ -453,9 +457,16 @@ def test_cache_distinguishes_dialect_schema_and_select() -> None:
 
 def test_inline_is_not_cached_and_escapes_per_dialect() -> None:
     rule = {"field": "name", "operator": "eq", "value": "it's \\ 100%"}
-    assert _compile(rule, "postgres", inline=True) == "\"contacts\".\"name\" = 'it''s \\ 100%'"
+    # A backslash reads differently under non-default server modes: forms that need no
+    # backslash escaping on PostgreSQL (E'') and MySQL/MariaDB (hexadecimal).
+    assert _compile(rule, "postgres", inline=True) == "\"contacts\".\"name\" = E'it''s \\\\ 100%'"
     assert _compile(rule, "bigquery", inline=True) == "`contacts`.`name` = 'it\\'s \\\\ 100%'"
-    assert _compile(rule, "mysql", inline=True).startswith("`contacts`.`name` = 'it''s \\\\ 100%'")
+    hexed = b"it's \\ 100%".hex().upper()
+    assert _compile(rule, "mysql", inline=True).startswith(
+        f"`contacts`.`name` = _utf8mb4 X'{hexed}'"
+    )
+    plain = {"field": "name", "operator": "eq", "value": "it's 100%"}
+    assert _compile(plain, "postgres", inline=True) == "\"contacts\".\"name\" = 'it''s 100%'"
 
 
 def test_compile_predicate_takes_hand_built_primitives() -> None:

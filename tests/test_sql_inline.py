@@ -176,7 +176,10 @@ def make_schema(table: str, child: str, tags: TagStorage) -> Schema:
 
 # ------------------------------------------------------------------------- engines
 def _q(name: str, dialect: str) -> str:
-    return str(exp.to_identifier(name, quoted=True).sql(dialect=dialect))
+    from segmentkit.compile.dialects import DIALECTS
+
+    sqlglot_dialect = DIALECTS[dialect].sqlglot_dialect
+    return str(exp.to_identifier(name, quoted=True).sql(dialect=sqlglot_dialect))
 
 
 class Engine:
@@ -464,7 +467,7 @@ class PostgresEngine(Engine):
 
 class MariaDBEngine(Engine):
     name = "mariadb"
-    dialect = "mysql"
+    dialect = "mariadb"
     placeholder = "%s"
     types: ClassVar[dict[str, str]] = {
         "id": "BIGINT PRIMARY KEY",

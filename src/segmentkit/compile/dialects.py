@@ -301,6 +301,13 @@ class Regexp(exp.Expression, exp.Binary, exp.Predicate):
     ``RegexpLike`` renders that function name for MySQL)."""
 
 
+class Verbatim(exp.Expression):
+    """SQL text written as it is: a literal form sqlglot has no node for (``E'...'``,
+    ``_utf8mb4 X'...'``). Only the compiler builds these, from values it escaped."""
+
+    arg_types = {"this": True}  # noqa: RUF012
+
+
 @functools.lru_cache(maxsize=4096)
 def _ident(name: str) -> exp.Identifier:
     # Quoted identifiers are leaves that render the same under any parent, so one
@@ -1018,6 +1025,14 @@ class Postgres(Compiler):
         FieldType.DATE: "DATE[]",
     }
 
+    def literal(self, value: Any) -> exp.Expression:
+        if isinstance(value, str) and "\\" in value:
+            # '...' reads a backslash as an escape when standard_conforming_strings is
+            # off; an E'...' string reads the same under either setting.
+            escaped = value.replace("\\", "\\\\").replace("'", "''")
+            return Verbatim(this=f"E'{escaped}'")
+        return super().literal(value)
+
     def str_order(self, op: str, left: exp.Expression, right: exp.Expression) -> exp.Expression:
         # COLLATE "C" orders UTF-8 text by byte = code point. Only the comparison runs
         # in "C": lower() inside `left` already ran in the column's collation.
@@ -1110,6 +1125,13 @@ class MySQL(Compiler):
     # A bare DATETIME cast rounds away the fractional seconds.
     naive_timestamp = "DATETIME(6)"
     aware_timestamp = "DATETIME(6)"
+
+    def literal(self, value: Any) -> exp.Expression:
+        if isinstance(value, str) and "\\" in value:
+            # A backslash is an escape unless sql_mode has NO_BACKSLASH_ESCAPES: a
+            # hexadecimal string with a character-set introducer reads the same in both.
+            return Verbatim(this=f"_utf8mb4 X'{value.encode('utf-8').hex().upper()}'")
+        return super().literal(value)
 
     @staticmethod
     def _bin(e: exp.Expression) -> exp.Expression:

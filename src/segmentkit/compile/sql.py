@@ -45,6 +45,7 @@ from .dialects import (
     ParamStyle,
     Regexp,
     SegmentTable,
+    Verbatim,
     event_time_aware,
     shape_references,
 )
@@ -176,7 +177,10 @@ def _generator_class(cls: type[Compiler], style: Style) -> type[Generator]:
         text = str(base.literal_sql(self, expression))
         return text.replace("%", "%%") if self.sk_percent else text
 
-    transforms = {**base.TRANSFORMS, Regexp: regexp_sql}
+    def verbatim_sql(self: Any, expression: Verbatim) -> str:
+        return str(expression.this)
+
+    transforms = {**base.TRANSFORMS, Regexp: regexp_sql, Verbatim: verbatim_sql}
     # Our SELECTs are `SELECT key FROM t WHERE ...` and `EXISTS (SELECT 1 FROM x WHERE
     # ...)`: no QUALIFY, DISTINCT ON, CTE or UNNEST projection for the dialects'
     # SELECT rewrites to act on, and running them costs a third of the generation.
