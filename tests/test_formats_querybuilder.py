@@ -191,7 +191,7 @@ def test_disabled_is_refused_by_default_and_dropped_on_request() -> None:
         (q(r("a", "between", "1")), "/rules/0/value", "exactly two values"),
         (q(r("a", "in", True)), "/rules/0/value", "comma-separated"),
         (q(r("a", "in", None)), "/rules/0/value", "comma-separated"),
-        (q(r("a", "contains", "x", valueSource="field")), "/rules/0/valueSource", "another field"),
+        (q(r("a", "matches", "x", valueSource="field")), "/rules/0/valueSource", "another field"),
         (q(r("", "=", 1)), "/rules/0/field", "non-empty"),
         (q(r("a", "=", 1, disabled="yes")), "/rules/0/disabled", "true or false"),
         ({"combinator": "and", "rules": [r("a", "=", 1)], "not": "yes"}, "/not", "true or false"),
