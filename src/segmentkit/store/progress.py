@@ -4,7 +4,8 @@ A ``progress=`` argument of :meth:`Store.recalculate`, :meth:`Store.recalculate_
 and the exports takes any callable of one :class:`Progress` argument; it is called
 on the calling thread after each step (its return value is ignored). An exception
 it raises aborts the operation: a recalculation then rolls back and records a
-failed run, so a callback can also cancel.
+failed run, so a callback can also cancel (raised at the final ``"done"`` step, after
+the commit, it only propagates).
 
 Records go to the standard ``logging`` logger ``segmentkit.store`` (INFO: start and
 end of each run and export with counts and durations; DEBUG: each step). The

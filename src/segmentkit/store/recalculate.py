@@ -16,16 +16,17 @@ the member set into Python:
      gives the changes; data-modifying CTEs insert them into history and, from
      there, delete and insert the members (``SET LOCAL work_mem`` lets the join
      hash in memory);
-   * SQLite and MariaDB/MySQL: the new set goes to a per-run temporary table with a
-     primary key (the rule is evaluated once). Two ``INSERT INTO history ... SELECT``
-     anti-joins (``NOT EXISTS``, each probing a primary key: members' for the added
-     keys, the stage's for the removed ones) write the changes; the removed members
-     are deleted with a join (a multi-table ``DELETE`` on MariaDB/MySQL, a
-     ``NOT EXISTS`` probe of the stage on SQLite) and the added ones inserted from
-     the run's history rows. Every statement is a scan of one side and index probes
-     into the other: linear in the number of contacts and members. (SQLite scans a
-     ``FULL OUTER JOIN`` against a subquery once per row, and MariaDB plans
-     ``DELETE ... WHERE k IN (SELECT ...)`` as a dependent subquery: both were
+   * SQLite and MariaDB/MySQL: the new set goes to a temporary table with a primary
+     key (the rule is evaluated once). Two ``INSERT INTO history ... SELECT``
+     anti-joins (``LEFT JOIN ... IS NULL``, each probing a primary key: members' for
+     the added keys, the stage's for the removed ones) write the changes; the
+     removed members are deleted by the run's history keys (a multi-table ``DELETE``
+     on MariaDB/MySQL, ``key IN (...)`` evaluated once on SQLite, both probing the
+     members key) and the added ones inserted from the run's history rows. Every
+     statement is a scan of one side and index probes into the other: linear in
+     the number of contacts and members. (SQLite scanned a ``FULL OUTER JOIN``
+     against a subquery once per row, and MariaDB planned ``DELETE ... WHERE k IN
+     (SELECT ...)`` and ``NOT EXISTS`` as dependent subqueries: the first two were
      quadratic. docs/store.md has the plans and figures.)
 4. update the segment's count, the run row, and write the outbox events (the
    members-added/removed batches are aggregated in SQL from the run's history);
@@ -334,7 +335,7 @@ def _recalculate(
         report.step("diffed", added=added, removed=removed)
     else:
         added, removed = _diff_staged(store, conn, segment_id, run_id, new, at, state, report)
-        _apply(store, conn, segment_id, run_id, at, added, removed, state["stage"])
+        _apply(store, conn, segment_id, run_id, at, added, removed)
         _drop_stage(conn, state)
     report.step("applied")
 
@@ -414,7 +415,6 @@ def _apply(
     at: dt.datetime,
     added: int,
     removed: int,
-    stage: sa.Table,
 ) -> None:
     """Apply the run's changes to members (SQLite, MariaDB/MySQL)."""
     m, h = store.tables.members, store.tables.history
