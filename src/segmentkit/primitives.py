@@ -57,6 +57,7 @@ __all__ = [
     "iter_leaves",
     "nullable_inputs",
     "shape",
+    "unshape",
 ]
 
 
@@ -275,8 +276,10 @@ def nullable_inputs(leaf: Leaf) -> tuple[FieldRef, ...]:
             return (*_refs(left), *_refs(right))
         case InList(operand=o):
             return tuple(_refs(o))
-        case Contains(operand=o, needle=n) | Prefix(operand=o, needle=n) | Suffix(
-            operand=o, needle=n
+        case (
+            Contains(operand=o, needle=n)
+            | Prefix(operand=o, needle=n)
+            | Suffix(operand=o, needle=n)
         ):
             return (*_refs(o), *_refs(n))
         case Matches(operand=o):
@@ -316,7 +319,10 @@ def shape(pred: Predicate) -> tuple[Predicate, tuple[Any, ...]]:
     ``Param(v, t)`` becomes ``Param(Slot(i, t), t)``; the values of an ``InList`` or
     ``TagsAny`` become ONE slot holding the whole tuple (``values=(Slot,)``), so a list's
     length is not part of the shape and a backend may bind it as one array parameter or
-    expand it. The parameters come back in slot order.
+    expand it. A segment reference's id and an event condition's name and window bounds
+    are slots too, so a relative window does not make every ``now`` a new shape; so is
+    its count from 2 up (0 and 1 stay: they decide the form of the SQL). The parameters
+    come back in slot order.
     """
     params: list[Any] = []
     append = params.append
@@ -349,5 +355,50 @@ def shape(pred: Predicate) -> tuple[Predicate, tuple[Any, ...]]:
         Lower: lambda n: n,
         Matches: lambda n: Matches(n.operand, walk(n.pattern)),
         TagsAny: lambda n: TagsAny(n.operand, (slot(n.values, FieldType.TAGS),)),  # type: ignore[arg-type]
+        InSegment: lambda n: InSegment(slot(n.segment_id, FieldType.STRING)),  # type: ignore[arg-type]
+        EventCount: lambda n: EventCount(
+            slot(n.event, FieldType.STRING),  # type: ignore[arg-type]
+            walk(n.where),
+            None if n.since is None else slot(n.since, FieldType.DATETIME),  # type: ignore[arg-type]
+            None if n.until is None else slot(n.until, FieldType.DATETIME),  # type: ignore[arg-type]
+            n.op,
+            # Counts of 2 and more all compare COUNT(*); 0 and 1 pick EXISTS forms.
+            slot(n.count, FieldType.INTEGER) if n.count >= 2 else n.count,  # type: ignore[arg-type]
+        ),
     }
     return walk(pred), tuple(params)
+
+
+def unshape(node: Any, params: tuple[Any, ...]) -> Any:
+    """The bound tree a shape and its parameters came from (the inverse of :func:`shape`)."""
+    t = type(node)
+    if t is Slot:
+        return params[node.index]
+    if t is Param:
+        return Param(unshape(node.value, params), node.type)
+    if t is And or t is Or:
+        return t(tuple(unshape(i, params) for i in node.items))
+    if t is Not:
+        return Not(unshape(node.item, params))
+    if t is Compare:
+        return Compare(node.op, node.left, unshape(node.right, params))
+    if t is InList:
+        return InList(node.operand, unshape(node.values[0], params), node.type)
+    if t is TagsAny:
+        return TagsAny(node.operand, unshape(node.values[0], params))
+    if t is Contains or t is Prefix or t is Suffix:
+        return t(node.operand, unshape(node.needle, params))
+    if t is Matches:
+        return Matches(node.operand, unshape(node.pattern, params))
+    if t is InSegment:
+        return InSegment(unshape(node.segment_id, params))
+    if t is EventCount:
+        return EventCount(
+            unshape(node.event, params),
+            unshape(node.where, params),
+            unshape(node.since, params),
+            unshape(node.until, params),
+            node.op,
+            unshape(node.count, params),
+        )
+    return node

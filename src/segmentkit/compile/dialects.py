@@ -44,19 +44,16 @@ __all__ = [
     "Bind",
     "Compiler",
     "DuckDB",
-    "EventShape",
     "MySQL",
     "ParamStyle",
     "Postgres",
     "SQLite",
-    "SegmentShape",
     "SegmentTable",
     "Snowflake",
     "Spark",
     "Trino",
     "event_form",
     "event_time_aware",
-    "shape_references",
 ]
 
 ParamStyle = Literal["pyformat", "named", "numeric", "at", "qmark"]
@@ -107,41 +104,7 @@ class SegmentTable:
         return cls(members.name, "segment_id", "contact_key", "member", members.schema)
 
 
-# ------------------------------------------------------------- reference shapes
-# primitives.shape leaves InSegment and EventCount nodes as they are (their values
-# stay in the shape). For SQL text their values must be bound parameters and the
-# cached text must not depend on `now` (an event window moves with it), so
-# :func:`shape_references` rewrites them to these nodes, whose values are slots.
-
-
-@dataclass(frozen=True, slots=True)
-class SegmentShape:
-    """``InSegment`` (or its complement, ``negated``) with the segment id in a slot."""
-
-    segment: p.Slot
-    negated: bool
-
-
 EventForm = Literal["exists", "absent", "count"]
-
-
-@dataclass(frozen=True, slots=True)
-class EventShape:
-    """``EventCount`` (negation folded in) with its values in slots.
-
-    ``form`` is ``exists`` (count >= 1), ``absent`` (count = 0) or ``count`` (the
-    correlated ``COUNT(*)`` compared ``op`` to the ``count`` slot). ``where``'s
-    parameters are slots of the same parameter tuple.
-    """
-
-    event: p.Slot
-    where: p.Predicate
-    since: p.Slot | None
-    until: p.Slot | None
-    form: EventForm
-    op: str
-    count: p.Slot | None
-
 
 COUNT_COMPLEMENT = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt": "le"}
 
@@ -165,103 +128,6 @@ def event_form(op: str, count: int) -> EventForm | bool:
     if count == nxt:
         return at_next
     return "count"
-
-
-def _offset(node: Any, off: int) -> Any:
-    """``node`` with every slot index moved by ``off`` (a shaped event ``where``)."""
-    t = type(node)
-    if t is p.Slot:
-        return p.Slot(node.index + off, node.type)
-    if t is p.Param:
-        return p.Param(_offset(node.value, off), node.type)
-    if t is p.And or t is p.Or:
-        return t(tuple(_offset(i, off) for i in node.items))
-    if t is p.Not:
-        return p.Not(_offset(node.item, off))
-    if t is p.Compare:
-        return p.Compare(node.op, node.left, _offset(node.right, off))
-    if t is p.InList:
-        return p.InList(node.operand, tuple(_offset(v, off) for v in node.values), node.type)
-    if t is p.TagsAny:
-        return p.TagsAny(node.operand, tuple(_offset(v, off) for v in node.values))
-    if t in (p.Contains, p.Prefix, p.Suffix):
-        return t(node.operand, _offset(node.needle, off))
-    if t is p.Matches:
-        return p.Matches(node.operand, _offset(node.pattern, off))
-    return node  # FieldRef, Lower, IsNull, TagsEmpty, Const: no slots
-
-
-_REFERENCES = frozenset({p.InSegment, p.EventCount})
-_GROUPS = frozenset({p.And, p.Or})
-
-
-def _has_references(tree: p.Predicate) -> bool:
-    # Runs on every to_sql call: a flat scan, no allocation per node (a third of the
-    # cost of the rewriting walk on rules that have no references).
-    stack: list[Any] = [tree]
-    pop, extend = stack.pop, stack.extend
-    while stack:
-        node = pop()
-        t = type(node)
-        if t in _GROUPS:
-            extend(node.items)
-        elif t in _REFERENCES or (t is p.Not and type(node.item) in _REFERENCES):
-            return True
-    return False
-
-
-def shape_references(
-    tree: p.Predicate, values: tuple[Any, ...]
-) -> tuple[p.Predicate, tuple[Any, ...]]:
-    """Rewrite the ``InSegment``/``EventCount`` leaves of a shape to
-    :class:`SegmentShape`/:class:`EventShape`, appending their values to ``values``.
-
-    A tree without such leaves comes back as the same objects.
-    """
-    if not _has_references(tree):
-        return tree, values
-    extra: list[Any] = []
-    base = len(values)
-
-    def slot(value: Any, ftype: FieldType) -> p.Slot:
-        extra.append(value)
-        return p.Slot(base + len(extra) - 1, ftype)
-
-    def leaf(node: Any, negated: bool) -> Any:
-        if isinstance(node, p.InSegment):
-            return SegmentShape(slot(node.segment_id, FieldType.STRING), negated)
-        op = COUNT_COMPLEMENT[node.op] if negated else node.op
-        form = event_form(op, node.count)
-        if isinstance(form, bool):
-            return p.Const(form)
-        event = slot(node.event, FieldType.STRING)
-        since = None if node.since is None else slot(node.since, FieldType.DATETIME)
-        until = None if node.until is None else slot(node.until, FieldType.DATETIME)
-        where, where_values = p.shape(node.where)
-        where = _offset(where, base + len(extra))
-        extra.extend(where_values)
-        count = slot(node.count, FieldType.INTEGER) if form == "count" else None
-        return EventShape(event, where, since, until, form, op, count)
-
-    def walk(node: Any) -> Any:
-        t = type(node)
-        if t is p.And or t is p.Or:
-            items = tuple(walk(i) for i in node.items)
-            changed = any(a is not b for a, b in zip(items, node.items, strict=True))
-            return t(items) if changed else node
-        if t is p.Not:
-            inner = node.item
-            if type(inner) is p.InSegment or type(inner) is p.EventCount:
-                return leaf(inner, True)
-            return node
-        if t is p.InSegment or t is p.EventCount:
-            return leaf(node, False)
-        return node
-
-    out = walk(tree)
-    if not extra:
-        return out, values
-    return out, (*values, *extra)
 
 
 def event_time_aware(source: EventSource) -> bool:
@@ -544,10 +410,6 @@ class Compiler:
 
     # ------------------------------------------------------------------ logic
     def pred(self, node: p.Predicate) -> exp.Expression:
-        if isinstance(node, EventShape):
-            return self.event_count(node)
-        if isinstance(node, SegmentShape):
-            return self.in_segment(node)
         if isinstance(node, p.And | p.Or):
             if not node.items:
                 return self.const(isinstance(node, p.And))
@@ -563,7 +425,12 @@ class Compiler:
         if isinstance(node, p.Const):
             return self.const(node.value)
         if isinstance(node, p.Not):
-            return self.negated(node.item)
+            item = node.item
+            if isinstance(item, p.EventCount):  # the complement is folded into the count
+                return self.event_count(item, negated=True)
+            if isinstance(item, p.InSegment):
+                return self.in_segment(item, negated=True)
+            return self.negated(item)
         return self.leaf(node)
 
     def const(self, value: bool) -> exp.Expression:
@@ -609,9 +476,10 @@ class Compiler:
             case p.InSegment() if self._in_event:
                 # A where over event fields is about an event, not a contact.
                 self.unsupported("segment reference inside an event condition's where")
-            case p.InSegment() | p.EventCount():
-                # compile/sql.py rewrites these with shape_references before compiling.
-                raise TypeError(f"unshaped reference: {leaf!r}")  # pragma: no cover
+            case p.InSegment():
+                return self.in_segment(leaf, negated=False)
+            case p.EventCount():
+                return self.event_count(leaf, negated=False)
         raise TypeError(f"not a primitive: {leaf!r}")  # pragma: no cover
 
     # ----------------------------------------------------- events and segments
@@ -621,9 +489,16 @@ class Compiler:
             out = exp.And(this=out, expression=_paren(c) if isinstance(c, exp.Or) else c)
         return out
 
-    def event_count(self, node: EventShape) -> exp.Expression:
+    def event_count(self, node: p.EventCount, *, negated: bool) -> exp.Expression:
         """A correlated subquery over the contact's events: ``EXISTS``, ``NOT EXISTS``,
-        or ``(SELECT COUNT(*) ...) op count``."""
+        or ``(SELECT COUNT(*) ...) op count`` (a negation folded into the comparison).
+
+        ``node`` is shaped: its event name and window bounds are slots."""
+        op = COUNT_COMPLEMENT[node.op] if negated else node.op
+        count: Any = node.count
+        form = "count" if isinstance(count, p.Slot) else event_form(op, count)
+        if isinstance(form, bool):
+            return self.const(form)
         source = self.schema.events
         if source is None:
             self.unsupported("event condition", "the schema declares no event source")
@@ -646,7 +521,7 @@ class Compiler:
 
         conds: list[exp.Expression] = [
             exp.EQ(this=col(source.key), expression=self.key_column()),
-            self.str_eq(col(source.name), self.bind(node.event.index, identity), True),
+            self.str_eq(col(source.name), self.bind(_index(node.event), identity), True),
         ]
         # The time column has no Field: read like a datetime field of the contact
         # schema (naive wall time in its zone, or instants when the column is aware),
@@ -655,30 +530,29 @@ class Compiler:
         to_driver = self.driver_value(FieldType.DATETIME, when)
         if node.since is not None:
             conds.append(
-                exp.GTE(this=col(source.time), expression=self.bind(node.since.index, to_driver))
+                exp.GTE(this=col(source.time), expression=self.bind(_index(node.since), to_driver))
             )
         if node.until is not None:
             conds.append(
-                exp.LTE(this=col(source.time), expression=self.bind(node.until.index, to_driver))
+                exp.LTE(this=col(source.time), expression=self.bind(_index(node.until), to_driver))
             )
         if node.where != p.Const(True):
             conds.append(self.event_where(source, alias, node.where))
-        if node.form == "count":
-            assert node.count is not None
+        if form == "count":
             sub = (
                 exp.Select(expressions=[exp.Count(this=exp.Star())])
                 .from_(table, copy=False)
                 .where(self._and_all(conds), copy=False)
             )
-            count = self.bind(node.count.index, identity)
-            return _OPS[node.op](this=exp.Subquery(this=sub), expression=count)
+            bound = self.bind(count.index, identity) if isinstance(count, p.Slot) else _num(count)
+            return _OPS[op](this=exp.Subquery(this=sub), expression=bound)
         sub = (
             exp.Select(expressions=[_num(1)])
             .from_(table, copy=False)
             .where(self._and_all(conds), copy=False)
         )
         found = exp.Exists(this=sub)
-        return found if node.form == "exists" else exp.Not(this=found)
+        return found if form == "exists" else exp.Not(this=found)
 
     def event_where(
         self, source: EventSource, alias: exp.Identifier, where: p.Predicate
@@ -693,7 +567,7 @@ class Compiler:
         out = sub.pred(where)
         return _paren(out) if isinstance(out, exp.And | exp.Or) else out
 
-    def in_segment(self, node: SegmentShape) -> exp.Expression:
+    def in_segment(self, node: p.InSegment, *, negated: bool) -> exp.Expression:
         """``[NOT] EXISTS (SELECT 1 FROM members WHERE segment = :id AND key = contact
         key [AND member])``: NOT EXISTS is the exact complement even when the
         membership table holds NULL keys (``NOT IN`` would be NULL then)."""
@@ -712,7 +586,7 @@ class Compiler:
         )
         segment = exp.Column(this=_ident(st.segment_column), table=alias)
         conds: list[exp.Expression] = [
-            self.str_eq(segment, self.bind(node.segment.index, identity), True),
+            self.str_eq(segment, self.bind(_index(node.segment_id), identity), True),
             exp.EQ(
                 this=exp.Column(this=_ident(st.key_column), table=alias),
                 expression=self.key_column(),
@@ -731,7 +605,7 @@ class Compiler:
             .where(self._and_all(conds), copy=False)
         )
         found = exp.Exists(this=sub)
-        return exp.Not(this=found) if node.negated else found
+        return exp.Not(this=found) if negated else found
 
     # ----------------------------------------------------------------- values
     def value(self, v: p.Value, other: Field | None = None) -> exp.Expression:
@@ -966,6 +840,12 @@ class Compiler:
 
 def identity(v: Any) -> Any:
     return v
+
+
+def _index(slot: Any) -> int:
+    """The parameter index of a reference's value (``primitives.shape`` made it a slot)."""
+    assert isinstance(slot, p.Slot), slot
+    return slot.index
 
 
 def successor(prefix: str) -> str | None:

@@ -257,14 +257,16 @@ class _Gen:
             case p.TagsEmpty(operand=ref):
                 lhs = self.guarded(ref, fast, scope, guards)
                 return f"len({lhs}) == 0"
-            case p.InSegment(segment_id=sid):
+            case p.InSegment(segment_id=p.Slot(index=index)):
                 key = f"r[{self.key!r}]" if fast else f"r.get({self.key!r})"
-                return f"{key} in {self.const(f'SEG[{sid!r}]')}"
+                return f"{key} in {self.const(f'SEG[P[{index}]]')}"
             case p.EventCount(op=op, count=count):
                 if node not in self.event_leaves:  # visited twice: fast and safe
                     self.event_leaves.append(node)
                 counter = self.const(f"EV[{self.event_leaves.index(node)}]")
                 key = f"r[{self.key!r}]" if fast else f"r.get({self.key!r})"
+                if isinstance(count, p.Slot):
+                    count = self.const(f"P[{count.index}]")
                 return f"{counter}({key}) {_SYMBOLS[op]} {count}"
         raise TypeError(f"unknown primitive {node!r}")  # pragma: no cover
 
@@ -632,7 +634,9 @@ def compile_python(
     shape, params = bound.shaped()
     factory = _factory(shape, schema.key)
     leaves = factory.event_leaves  # type: ignore[attr-defined]
-    counters = [_event_counter(leaf, schema, bound.now, events) for leaf in leaves]
+    counters = [
+        _event_counter(p.unshape(leaf, params), schema, bound.now, events) for leaf in leaves
+    ]
     match, filter_ = factory(params, normalisers, members, counters)
     match.filter = filter_
     match.source = factory.source  # type: ignore[attr-defined]

@@ -47,7 +47,6 @@ from .dialects import (
     SegmentTable,
     Verbatim,
     event_time_aware,
-    shape_references,
 )
 from .engines import register_sqlite_functions  # re-exported for plain sqlite3 users
 
@@ -418,9 +417,7 @@ def _compile(
     select: bool,
     segments: SegmentTable | None,
 ) -> SqlQuery | str:
-    # Segment ids and event names, windows and counts become parameters too, so a
-    # relative event window does not make every `now` a new cache entry.
-    tree, values = shape_references(*shaped)
+    tree, values = shaped
     if inline:
         compiler = cls(schema, values, inline=True, segments=segments)
         built = compiler.select(tree) if select else compiler.where(tree)

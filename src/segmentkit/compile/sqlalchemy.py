@@ -33,7 +33,7 @@ from .. import primitives as p
 from ..schema import ChildTable, Field, Schema, TagStorage
 from ..types import FieldType
 from . import engines as _engines  # noqa: F401  (registers SQLite functions on connect)
-from .dialects import Bind, Compiler, SegmentTable, shape_references
+from .dialects import Bind, Compiler, SegmentTable
 from .sql import MARKER, compile_shape, dialect_class, generate, schema_key, shape_lengths
 
 __all__ = [
@@ -198,7 +198,7 @@ def compile_predicate(
     predicate: p.Predicate, schema: Schema, *, segments: SegmentTable | None = None
 ) -> RulePredicate:
     """The SQLAlchemy view of a bound primitive tree (see :mod:`segmentkit.primitives`)."""
-    tree, values = shape_references(*p.shape(predicate))
+    tree, values = p.shape(predicate)
     return RulePredicate(schema, tree, values, segments)
 
 
@@ -222,7 +222,7 @@ def to_sqlalchemy(
     from ..bind import BoundRule, bind
 
     bound = rule if isinstance(rule, BoundRule) else bind(rule, schema, now=now)
-    tree, values = shape_references(*bound.shaped())
+    tree, values = bound.shaped()
     return RulePredicate(schema, tree, values, segments)
 
 
