@@ -8,14 +8,15 @@ under names unique to this test session and drop them in :meth:`Backend.close`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sqlite3
 import tempfile
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,6 +25,7 @@ from sqlalchemy.dialects import mysql, postgresql
 
 from adversarial import ALL_IDS, EXACT_FLOAT_DECIMALS, ROWS, ZONE, make_schema
 from segmentkit.compile.python import compile_python
+from segmentkit.compile.sql import SegmentTable, to_sql
 from segmentkit.compile.sqlalchemy import members_select
 from segmentkit.schema import ChildTable, Schema, TagStorage
 
@@ -125,10 +127,19 @@ class SQLBackend(Backend):
 
     # -- hooks ---------------------------------------------------------------------
     def make_engine(self) -> sa.Engine:
-        return sa.create_engine(self.url)
+        return sa.create_engine(self.url, connect_args=self.connect_args())
 
-    def string_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.String(255)
+    def connect_args(self) -> dict[str, Any]:
+        """The driver options every connection of this backend gets."""
+        return {}
+
+    def engine_with(self, **connect_args: Any) -> sa.Engine:
+        """A second engine on the same database with other driver options (the caller
+        disposes of it): e.g. another ``init_command`` for session settings."""
+        return sa.create_engine(self.url, connect_args={**self.connect_args(), **connect_args})
+
+    def string_type(self, length: int = 255) -> sa.types.TypeEngine[Any]:
+        return sa.String(length)
 
     def datetime_type(self, aware: bool) -> sa.types.TypeEngine[Any]:
         return sa.DateTime(timezone=aware)
@@ -255,21 +266,93 @@ class SQLBackend(Backend):
             finally:
                 conn.invalidate()  # never hand the altered session back to the pool
 
-    def select_keys(self, path: str, rule: Any, schema: Schema, now: dt.datetime) -> set[Any]:
+    def select_keys(
+        self,
+        path: str,
+        rule: Any,
+        schema: Schema,
+        now: dt.datetime,
+        *,
+        segments: SegmentTable | None = None,
+    ) -> set[Any]:
         """The keys ``rule`` selects from ``schema``'s table through one compile ``path``:
         ``view`` (members_select on SQLAlchemy), ``bound`` or ``inline`` (to_sql text on
-        the driver's own cursor)."""
-        from segmentkit.compile.sql import to_sql
-
+        the driver's own cursor). ``segments`` describes the membership table."""
         if path == "view":
+            stmt = members_select(rule, schema, now, segments=segments)
             with self.engine.connect() as conn:
-                return set(conn.execute(members_select(rule, schema, now)).scalars())
+                return set(conn.execute(stmt).scalars())
         if path == "bound":
-            q = to_sql(rule, schema, self.dialect, now, select=True)
+            q = to_sql(rule, schema, self.dialect, now, select=True, segments=segments)
             return self.members_sql(q.text, q.params)
-        return self.members_sql(
-            to_sql(rule, schema, self.dialect, now, select=True, inline=True), None
+        if path == "inline":
+            text = to_sql(
+                rule, schema, self.dialect, now, select=True, segments=segments, inline=True
+            )
+            return self.members_sql(text, None)
+        raise ValueError(f"unknown compile path {path!r}; one of {COMPILE_PATHS}")
+
+    # -- tables of a test's own ----------------------------------------------------
+    def column_type(self, kind: str) -> sa.types.TypeEngine[Any]:
+        """This engine's column type for ``kind``: ``string``, ``integer``, ``decimal``,
+        ``boolean``, ``datetime`` (naive wall time) or ``instant`` (aware)."""
+        kinds: dict[str, Any] = {
+            "string": self.string_type,
+            "integer": sa.BigInteger,
+            "decimal": lambda: ExactNumeric(18, 4),
+            "boolean": sa.Boolean,
+            "datetime": lambda: self.datetime_type(False),
+            "instant": lambda: self.datetime_type(True),
+        }
+        return kinds[kind]()  # type: ignore[no-any-return]
+
+    def table(self, metadata: sa.MetaData, name: str, /, **columns: str) -> sa.Table:
+        """A table of this engine's column types (``column=kind``), in the engine's default
+        collation (see :meth:`table_kwargs`)."""
+        cols = [_col(c, self.column_type(kind)) for c, kind in columns.items()]
+        return sa.Table(name, metadata, *cols, **self.table_kwargs())
+
+    def event_table(self, metadata: sa.MetaData, name: str, /, **properties: str) -> sa.Table:
+        """An events table: ``contact_id``, ``name``, ``occurred_at`` (naive) and the
+        event's ``properties`` (``column=kind``)."""
+        return self.table(
+            metadata,
+            name,
+            contact_id="integer",
+            name="string",
+            occurred_at="datetime",
+            **properties,
         )
+
+    def membership_table(
+        self, metadata: sa.MetaData, name: str, *, member_column: bool = True
+    ) -> sa.Table:
+        """A membership table as :class:`SegmentTable` describes it (``segment_id``,
+        ``contact_key``, and a boolean ``member`` flag unless ``member_column`` is false),
+        in the engine's default collation, so exact segment-id matching is the SQL's job."""
+        cols = [
+            _col("segment_id", self.string_type(length=100), primary_key=True),
+            _col("contact_key", sa.BigInteger, primary_key=True, autoincrement=False),
+        ]
+        if member_column:
+            cols.append(_col("member", sa.Boolean, nullable=False))
+        return sa.Table(name, metadata, *cols, **self.table_kwargs())
+
+    @contextlib.contextmanager
+    def loaded(
+        self, metadata: sa.MetaData, rows: Mapping[sa.Table, Sequence[Mapping[str, Any]]]
+    ) -> Iterator[None]:
+        """``metadata``'s tables created and loaded with ``rows``, dropped on exit."""
+        metadata.drop_all(self.engine)
+        metadata.create_all(self.engine)
+        try:
+            with self.engine.begin() as conn:
+                for table, table_rows in rows.items():
+                    if table_rows:
+                        conn.execute(table.insert(), list(table_rows))
+            yield
+        finally:
+            metadata.drop_all(self.engine)
 
 
 COMPILE_PATHS = ("view", "bound", "inline")
@@ -338,12 +421,10 @@ class PostgresBackend(SQLBackend):
     aware_storage = True
     tags_storage = TagStorage.ARRAY
 
-    def make_engine(self) -> sa.Engine:
-        return sa.create_engine(
-            self.url, connect_args={"connect_timeout": 3, "options": "-c timezone=UTC"}
-        )
+    def connect_args(self) -> dict[str, Any]:
+        return {"connect_timeout": 3, "options": "-c timezone=UTC"}
 
-    def string_type(self) -> sa.types.TypeEngine[Any]:
+    def string_type(self, length: int = 255) -> sa.types.TypeEngine[Any]:
         return sa.Text()
 
     def tags_type(self) -> sa.types.TypeEngine[Any]:
@@ -360,30 +441,51 @@ class MariaDBBackend(SQLBackend):
     insensitive_collation = "utf8mb4_unicode_ci"
     url = MYSQL_URL
 
-    def make_engine(self) -> sa.Engine:
-        return sa.create_engine(
-            self.url,
-            connect_args={
-                "connect_timeout": 3,
-                "charset": "utf8mb4",
-                "init_command": "SET time_zone = '+00:00'",
-            },
-        )
+    def connect_args(self) -> dict[str, Any]:
+        return {
+            "connect_timeout": 3,
+            "charset": "utf8mb4",
+            "init_command": "SET time_zone = '+00:00'",
+        }
 
     def datetime_type(self, aware: bool) -> sa.types.TypeEngine[Any]:
-        return mysql.DATETIME(fsp=6)
+        # No zone type: an aware column holds naive UTC; the flag tells segmentkit so.
+        return mysql.DATETIME(fsp=6, timezone=aware)
 
     def table_kwargs(self) -> dict[str, Any]:
         # A case-, accent- and pad-insensitive default collation: the one users have.
         return {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_general_ci"}
 
 
-def gap(request: pytest.FixtureRequest, backend: Backend, gaps: Mapping[str, str]) -> None:
-    """Mark the running test as an expected (strict) failure on the named backends."""
-    if backend.name in gaps:
-        request.applymarker(
-            pytest.mark.xfail(reason=f"{backend.name}: {gaps[backend.name]}", strict=True)
-        )
+GapKind = Literal["notimpl", "notyet", "never"]
+GAP_KINDS: dict[str, str] = {
+    "notimpl": "segmentkit does not do it yet",
+    "notyet": "the engine or an upstream library lacks it, for now",
+    "never": "by design: segmentkit's or the engine's, not to change",
+}
+
+
+def gap(
+    request: pytest.FixtureRequest,
+    backend: Backend | str,
+    gaps: Mapping[str, tuple[GapKind, str]],
+) -> None:
+    """Mark the running test as an expected (strict) failure on the named backends.
+
+    ``gaps`` maps a backend name to ``(kind, reason)``; ``kind`` says why the gap is there:
+    ``notimpl`` (segmentkit does not do it yet), ``notyet`` (the engine or an upstream
+    library lacks it, for now) or ``never`` (by design, segmentkit's or the engine's: e.g.
+    PostgreSQL text cannot hold NUL). Strict: a gap that closes fails loudly.
+    """
+    name = backend if isinstance(backend, str) else backend.name
+    if name not in gaps:
+        return
+    kind, reason = gaps[name]
+    if kind not in GAP_KINDS:
+        raise ValueError(f"gap kind {kind!r} is not one of {sorted(GAP_KINDS)}")
+    request.applymarker(
+        pytest.mark.xfail(reason=f"{kind} ({GAP_KINDS[kind]}): {name}: {reason}", strict=True)
+    )
 
 
 BACKENDS: dict[str, type[Backend]] = {

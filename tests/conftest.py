@@ -6,14 +6,16 @@ DuckDB, PostgreSQL and MariaDB. Server URLs come from ``SEGMENTKIT_TEST_POSTGRES
 fails the test when ``SEGMENTKIT_REQUIRE_BACKENDS=1``. Each backend is set up once per
 session (tables under session-unique names) and torn down at the end.
 
-Expected gaps: ``backends.gap(request, backend, {"sqlite": "reason"})`` marks the running test
-xfail (strict, from pyproject) on the named backends, so a gap that closes fails loudly.
+Expected gaps: ``backends.gap(request, backend, {"sqlite": ("notyet", "reason")})`` marks the
+running test a strict xfail on the named backends, saying the gap's kind (``notimpl``,
+``notyet``, ``never``), so a gap that closes fails loudly.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,10 @@ def reference() -> MemoryBackend:
     backend = _get("memory")
     assert isinstance(backend, MemoryBackend)
     return backend
+
+
+@pytest.fixture(scope="session")
+def backend_named() -> Callable[[str], Backend]:
+    """``backend_named("mariadb")``: one backend by name, for tests of a single engine
+    (skipped with the reason when unreachable, failed under SEGMENTKIT_REQUIRE_BACKENDS)."""
+    return _get

@@ -1,48 +1,51 @@
-"""Event conditions in the SQLAlchemy backend (``members_select``) on real engines.
+"""Event conditions and segment references in SQL, on real engines, through every compile
+path (``members_select`` on SQLAlchemy, bound ``to_sql`` text, inline ``to_sql`` text).
 
-Contacts, events and a membership table are loaded into SQLite, DuckDB, PostgreSQL and
-MariaDB; for a table of rules (every count operator, negation, nesting with field
-conditions, ``where`` filters with ignore_case/contains/NULL checks, window edges,
-contacts without events, segment references next to events) and for hypothesis-drawn
-count specs and rule trees, the members selected by ``members_select`` must equal the
-Python evaluator's (the reference semantics). The event source is given both ways: as a
-bare :class:`EventSource` (a lightweight ``table()`` construct) and with its SQLAlchemy
-``Table``. Also: expected SQL, one SQL text per rule shape, refusals, and the segment
-store recalculating a segment whose rule has an event condition.
+Contacts, events and membership tables are loaded into SQLite, DuckDB, PostgreSQL and
+MariaDB (tests/backends.py); for a table of rules (every count operator, negation, nesting
+with field conditions, ``where`` filters with ignore_case/contains/NULL checks and event
+datetimes, window edges, contacts without events, segment references) and for
+hypothesis-drawn count specs and rule trees, the members selected must equal the Python
+evaluator's (the reference semantics). The event source is given both ways: as a bare
+:class:`EventSource` (table and column names) and with its SQLAlchemy ``Table``.
+
+Also: the expected sqlglot SQL (PostgreSQL, BigQuery, every dialect parsed back), the
+SQLAlchemy view rendering the same text, one SQL text / cache entry per rule shape,
+SQLAlchemy's statement cache, refusals, and the segment store recalculating a segment
+whose rule has an event condition.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import tempfile
-import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import sqlglot
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 import segmentkit as sk
+from backends import COMPILE_PATHS, SESSION, Backend, SQLBackend, gap
 from segmentkit import primitives as p
+from segmentkit.compile import sql
+from segmentkit.compile import sqlalchemy as sqla
+from segmentkit.compile.dialects import DIALECTS
 from segmentkit.compile.python import compile_python
-from segmentkit.compile.sqlalchemy import compile_predicate, members_select
+from segmentkit.compile.sql import SegmentTable, to_sql
+from segmentkit.compile.sqlalchemy import members_select
 from segmentkit.types import FieldType as T
 
-POSTGRES_URL = os.environ.get(
-    "SEGMENTKIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-MYSQL_URL = os.environ.get("SEGMENTKIT_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
-REQUIRE = os.environ.get("SEGMENTKIT_REQUIRE_BACKENDS") == "1"
-SUFFIX = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
-CONTACTS_TABLE = f"sk_sae_contacts_{SUFFIX}"
-EVENTS_TABLE = f"sk_sae_events_{SUFFIX}"
-MEMBERS_TABLE = f"sk_sae_members_{SUFFIX}"
+CONTACTS_TABLE = f"sk_ev_contacts_{SESSION}"
+EVENTS_TABLE = f"sk_ev_events_{SESSION}"
+FLAGGED_TABLE = f"sk_ev_members_{SESSION}"  # excluded contacts keep a row, member false
+PLAIN_TABLE = f"sk_ev_plain_{SESSION}"  # one row per member, no flag
 
 NOW = dt.datetime(2024, 1, 31, 12, 0, tzinfo=dt.UTC)
 WALL_NOW = NOW.replace(tzinfo=None)  # event times are stored naive
@@ -60,6 +63,8 @@ SCHEMA = sk.Schema(CONTACT_FIELDS, table=CONTACTS_TABLE, key="id", events=SOURCE
 BERLIN = sk.Schema(
     CONTACT_FIELDS, table=CONTACTS_TABLE, key="id", timezone="Europe/Berlin", events=SOURCE
 )
+SEGMENTS = SegmentTable(FLAGGED_TABLE, "segment_id", "contact_key", member_column="member")
+PLAIN_SEGMENTS = SegmentTable(PLAIN_TABLE, "segment_id", "contact_key")
 
 
 def ev(
@@ -117,8 +122,17 @@ EVENTS: dict[int, list[dict[str, Any]]] = {
 }
 COUNTRIES = {1: "DE", 2: "AT", 3: "DE", 4: None, 5: "FR", 6: "DE", 7: "AT", 8: None, 9: "DE"}
 CONTACTS = [{"id": i, "country": COUNTRIES.get(i)} for i in range(1, 13)]  # 11: no events
-MEMBERSHIP = [("vip", 1), ("vip", 3), ("vip", 8), ("VIP", 2)]
-PY_SEGMENTS = {sid: {k for s, k in MEMBERSHIP if s == sid} for sid in ("vip", "VIP")}
+MEMBERSHIP = [  # (segment, contact, member)
+    ("vip", 1, True),
+    ("vip", 3, True),
+    ("vip", 4, False),
+    ("vip", 8, True),
+    ("VIP", 2, True),
+    ("vip ", 5, True),
+]
+PY_SEGMENTS = {
+    sid: {k for s, k, m in MEMBERSHIP if s == sid and m} for sid in ("vip", "VIP", "vip ", "nobody")
+}
 
 
 def expected(rule: Any, schema: sk.Schema = SCHEMA) -> set[int]:
@@ -127,68 +141,20 @@ def expected(rule: Any, schema: sk.Schema = SCHEMA) -> set[int]:
 
 
 # ------------------------------------------------------------------ engines
-class Engine:
-    """One database loaded with the contacts, events and memberships above."""
+@dataclass
+class EventsDB:
+    """One backend loaded with the contacts, events and memberships above."""
 
-    def __init__(self, name: str, engine: sa.Engine) -> None:
-        self.name = name
-        self.engine = engine
-        self.md = sa.MetaData()
-        kw: dict[str, Any] = {}
-        string: sa.types.TypeEngine[Any] = sa.String(100)
-        when: sa.types.TypeEngine[Any] = sa.DateTime()
-        if name == "mariadb":
-            # The collation users have: case-, accent- and pad-insensitive `=`.
-            kw = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_general_ci"}
-            when = mysql.DATETIME(fsp=6)
-        self.contacts = sa.Table(
-            CONTACTS_TABLE,
-            self.md,
-            sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-            sa.Column("country", string),
-            **kw,
-        )
-        self.events = sa.Table(
-            EVENTS_TABLE,
-            self.md,
-            sa.Column("contact_id", sa.Integer, nullable=False),
-            sa.Column("name", string),
-            sa.Column("occurred_at", when),
-            sa.Column("amount", sa.Numeric(12, 2)),
-            sa.Column("sku", string),
-            sa.Column("channel", string),
-            sa.Column("shipped", when),
-            **kw,
-        )
-        # Segment ids compare exactly ("VIP" is not "vip"), as in the store's own table.
-        segment_id: sa.types.TypeEngine[Any] = string
-        if name == "mariadb":
-            segment_id = mysql.VARCHAR(100, collation="utf8mb4_bin")
-        self.memberships = sa.Table(
-            MEMBERS_TABLE,
-            self.md,
-            sa.Column("segment_id", segment_id, primary_key=True),
-            sa.Column("contact_key", sa.Integer, primary_key=True, autoincrement=False),
-            **kw,
-        )
-        self.md.drop_all(engine)
-        self.md.create_all(engine)
-        with engine.begin() as conn:
-            conn.execute(self.contacts.insert(), CONTACTS)
-            rows = [{"contact_id": k, **e} for k, es in EVENTS.items() for e in es]
-            conn.execute(self.events.insert(), rows)
-            conn.execute(
-                self.memberships.insert(),
-                [{"segment_id": s, "contact_key": k} for s, k in MEMBERSHIP],
-            )
+    backend: SQLBackend
+    contacts: sa.Table
+    events: sa.Table
 
-    @property
-    def segments(self) -> sk.SegmentTable:
-        return sk.SegmentTable(self.memberships.name, "segment_id", "contact_key")
-
-    def with_table(self, schema: sk.Schema) -> sk.Schema:
-        """``schema`` whose event source carries this engine's SQLAlchemy events table."""
-        source = sk.EventSource(
+    def schema(self, zone: sk.Schema, source: str) -> sk.Schema:
+        """``zone`` as is (``table()``: names only) or with this engine's SQLAlchemy
+        tables (``Table``)."""
+        if source == "table()":
+            return zone
+        events = sk.EventSource(
             EVENTS_TABLE,
             "contact_id",
             "name",
@@ -197,53 +163,37 @@ class Engine:
             sa_table=self.events,
         )
         return sk.Schema(
-            CONTACT_FIELDS,
-            table=self.contacts,
-            key="id",
-            timezone=schema.timezone,
-            events=source,
+            CONTACT_FIELDS, table=self.contacts, key="id", timezone=zone.timezone, events=events
         )
 
-    def members(self, rule: Any, schema: sk.Schema = SCHEMA) -> set[int]:
-        q = members_select(rule, schema, NOW, segments=self.segments)
-        with self.engine.connect() as conn:
-            return set(conn.execute(q).scalars())
-
-    def close(self) -> None:
-        self.md.drop_all(self.engine)
-        self.engine.dispose()
-
-
-def _make(name: str, tmp: str) -> Engine:
-    if name == "sqlite":
-        return Engine(name, sa.create_engine(f"sqlite:///{tmp}/events.db"))
-    if name == "duckdb":
-        return Engine(name, sa.create_engine(f"duckdb:///{tmp}/events.duckdb"))
-    if name == "postgres":
-        url, args = POSTGRES_URL, {"connect_timeout": 3, "options": "-c timezone=UTC"}
-    else:
-        url, args = MYSQL_URL, {"connect_timeout": 3, "charset": "utf8mb4"}
-    engine = sa.create_engine(url, connect_args=args)
-    try:
-        with engine.connect():
-            pass
-    except Exception as exc:  # any driver/connection failure means "unreachable"
-        engine.dispose()
-        reason = f"{name} unreachable: {type(exc).__name__}: {exc}"
-        if REQUIRE:
-            pytest.fail(f"{reason} (SEGMENTKIT_REQUIRE_BACKENDS=1)")
-        pytest.skip(reason)
-    return Engine(name, engine)
+    def select(
+        self,
+        path: str,
+        rule: Any,
+        schema: sk.Schema = SCHEMA,
+        segments: SegmentTable = SEGMENTS,
+    ) -> set[int]:
+        return self.backend.select_keys(path, rule, schema, NOW, segments=segments)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "duckdb", "postgres", "mariadb"])
-def db(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    with tempfile.TemporaryDirectory(prefix="segmentkit-") as tmp:
-        engine = _make(request.param, tmp)
-        try:
-            yield engine
-        finally:
-            engine.close()
+@pytest.fixture(scope="module")
+def db(sql_backend: Backend) -> Iterator[EventsDB]:
+    assert isinstance(sql_backend, SQLBackend)
+    md = sa.MetaData()
+    contacts = sql_backend.table(md, CONTACTS_TABLE, id="integer", country="string")
+    events = sql_backend.event_table(
+        md, EVENTS_TABLE, amount="decimal", sku="string", channel="string", shipped="datetime"
+    )
+    flagged = sql_backend.membership_table(md, FLAGGED_TABLE)
+    plain = sql_backend.membership_table(md, PLAIN_TABLE, member_column=False)
+    rows = {
+        contacts: CONTACTS,
+        events: [{"contact_id": k, **e} for k, es in EVENTS.items() for e in es],
+        flagged: [{"segment_id": s, "contact_key": k, "member": m} for s, k, m in MEMBERSHIP],
+        plain: [{"segment_id": s, "contact_key": k} for s, k, m in MEMBERSHIP if m],
+    }
+    with sql_backend.loaded(md, rows):
+        yield EventsDB(sql_backend, contacts, events)
 
 
 # ------------------------------------------------------------------- rules
@@ -274,6 +224,17 @@ def no(*rules: dict[str, Any]) -> dict[str, Any]:
 
 
 BIG = [cond("amount", "gte", "10")]
+SEGMENT_RULES: dict[str, Any] = {
+    "segment": {"segment": "vip"},
+    "segment-negated": no({"segment": "vip"}),
+    "segment-case": {"segment": "VIP"},
+    "segment-trailing-space": {"segment": "vip "},
+    "segment-empty": {"segment": "nobody"},
+    "segment-and-event": {
+        "combinator": "or",
+        "rules": [{"segment": "VIP"}, no(event(days=30), {"segment": "vip"})],
+    },
+}
 RULES: dict[str, Any] = {
     **{
         f"{op}-{n}": event(op=op, count=n)
@@ -343,44 +304,50 @@ RULES: dict[str, Any] = {
         op="gte", count=2, where=[cond("shipped", "gte", "2024-01-29T12:30:00Z")]
     ),
     "where-negated-event": no(event(op="gte", count=2, where=[cond("amount", "gt", "6")])),
-    "segment-and-event": {
-        "combinator": "or",
-        "rules": [{"segment": "VIP"}, no(event(days=30), {"segment": "vip"})],
-    },
+    **SEGMENT_RULES,
 }
+ZONE_RULES = [
+    "big-buyer",
+    "hours-window",
+    "window-gte-1",
+    "window-lte-1",
+    "and-field",
+    "where-shipped-recent",
+    "where-shipped-before",
+    "where-not-shipped-before",
+]
+SOURCES = ["table()", "Table"]
 
 
-@pytest.mark.parametrize("sa_table", [False, True], ids=["table()", "Table"])
+@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("path", COMPILE_PATHS)
 @pytest.mark.parametrize("name", list(RULES))
-def test_rules_match_python(db: Engine, name: str, sa_table: bool) -> None:
+def test_rules_match_python(db: EventsDB, name: str, path: str, source: str) -> None:
     rule = RULES[name]
-    schema = db.with_table(SCHEMA) if sa_table else SCHEMA
-    assert db.members(rule, schema) == expected(rule)
+    assert db.select(path, rule, db.schema(SCHEMA, source)) == expected(rule)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "big-buyer",
-        "hours-window",
-        "window-gte-1",
-        "window-lte-1",
-        "and-field",
-        "where-shipped-recent",
-        "where-shipped-before",
-        "where-not-shipped-before",
-    ],
-)
-def test_rules_match_python_in_a_zone(db: Engine, name: str) -> None:
+@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("path", COMPILE_PATHS)
+@pytest.mark.parametrize("name", ZONE_RULES)
+def test_rules_match_python_in_a_zone(db: EventsDB, name: str, path: str, source: str) -> None:
     rule = RULES[name]
-    assert db.members(rule, BERLIN) == expected(rule, BERLIN)
-    assert db.members(rule, db.with_table(BERLIN)) == expected(rule, BERLIN)
+    assert db.select(path, rule, db.schema(BERLIN, source)) == expected(rule, BERLIN)
+
+
+@pytest.mark.parametrize("path", COMPILE_PATHS)
+@pytest.mark.parametrize("name", list(SEGMENT_RULES))
+def test_membership_table_without_member_column(db: EventsDB, name: str, path: str) -> None:
+    """A SegmentTable with no ``member`` flag: every row is a member."""
+    rule = SEGMENT_RULES[name]
+    assert db.select(path, rule, segments=PLAIN_SEGMENTS) == expected(rule)
 
 
 def test_reference_sets_are_not_trivial() -> None:
     # The table above is only a test if the reference answers differ between rules.
+    everyone = set(range(1, 13))
     assert expected(RULES["big-buyer"]) == {1}
-    assert expected(RULES["big-buyer-negated"]) == set(range(1, 13)) - {1}
+    assert expected(RULES["big-buyer-negated"]) == everyone - {1}
     assert expected(RULES["window-gte-1"]) == {1, 2, 6, 8, 9}
     assert expected(RULES["eq-0"]) == {4, 5, 7, 11}
     assert expected(RULES["window-edges"]) == {2, 6, 8, 9}  # 12's events fall just outside
@@ -391,6 +358,12 @@ def test_reference_sets_are_not_trivial() -> None:
     # Properties are read in UTC whatever the contact schema's zone.
     assert expected(RULES["where-shipped-recent"], BERLIN) == {8, 9}
     assert expected(RULES["hours-window"]) != expected(RULES["hours-window"], BERLIN)
+    # Segment ids match exactly; a row with member false is no member.
+    assert expected(RULES["segment"]) == {1, 3, 8}
+    assert expected(RULES["segment-negated"]) == everyone - {1, 3, 8}
+    assert expected(RULES["segment-case"]) == {2}
+    assert expected(RULES["segment-trailing-space"]) == {5}
+    assert expected(RULES["segment-empty"]) == set()
 
 
 OPS = st.sampled_from(["eq", "neq", "gt", "gte", "lt", "lte"])
@@ -407,6 +380,7 @@ WHERE = st.one_of(
                 cond("channel", "contains", "we", ignore_case=True),
                 cond("channel", "not_contains", "W"),
                 cond("channel", "is_not_null"),
+                cond("shipped", "in_last", {"amount": 2, "unit": "days"}),
             ]
         ),
         min_size=1,
@@ -438,14 +412,15 @@ def _event_rule(spec: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+@pytest.mark.parametrize("path", COMPILE_PATHS)
 @given(spec=SPECS, negate=st.booleans(), zone=st.sampled_from([SCHEMA, BERLIN]))
 def test_random_count_specs(
-    db: Engine, spec: dict[str, Any], negate: bool, zone: sk.Schema
+    db: EventsDB, path: str, spec: dict[str, Any], negate: bool, zone: sk.Schema
 ) -> None:
     rule = _event_rule(spec)
     if negate:
         rule = no(rule)
-    assert db.members(rule, zone) == expected(rule, zone)
+    assert db.select(path, rule, zone) == expected(rule, zone)
 
 
 LEAVES = st.one_of(
@@ -456,6 +431,7 @@ LEAVES = st.one_of(
             cond("country", "is_null"),
             cond("country", "neq", "AT"),
             {"segment": "vip"},
+            {"segment": "VIP"},
         ]
     ),
 )
@@ -475,26 +451,22 @@ TREES = st.recursive(
 )
 
 
+@pytest.mark.parametrize("path", COMPILE_PATHS)
 @given(rule=TREES)
-def test_random_trees_with_events(db: Engine, rule: dict[str, Any]) -> None:
-    assert db.members(rule) == expected(rule)
+def test_random_trees_with_events_and_segments(
+    db: EventsDB, path: str, rule: dict[str, Any]
+) -> None:
+    assert db.select(path, rule) == expected(rule)
 
 
-def test_aware_event_time_column_on_engines(db: Engine) -> None:
+@pytest.mark.parametrize("path", COMPILE_PATHS)
+def test_aware_event_time_column(db: EventsDB, path: str) -> None:
     # A DateTime(timezone=True) time column holds instants: the window binds instants
     # (naive UTC where the engine has no zone type), whatever the contact schema's zone.
+    backend = db.backend
     md = sa.MetaData()
-    name = f"sk_sae_aware_{SUFFIX}"
-    when: sa.types.TypeEngine[Any] = sa.DateTime(timezone=True)
-    if db.name == "mariadb":
-        when = mysql.DATETIME(fsp=6, timezone=True)
-    table = sa.Table(
-        name,
-        md,
-        sa.Column("contact_id", sa.Integer),
-        sa.Column("name", sa.String(50)),
-        sa.Column("happened", when),
-    )
+    name = f"sk_ev_aware_{SESSION}"
+    table = backend.table(md, name, contact_id="integer", name="string", happened="instant")
     source = sk.EventSource(name, "contact_id", "name", "happened", sa_table=table)
     schema = sk.Schema(
         CONTACT_FIELDS, table=CONTACTS_TABLE, key="id", timezone="America/New_York", events=source
@@ -506,37 +478,25 @@ def test_aware_event_time_column_on_engines(db: Engine) -> None:
         4: NOW + dt.timedelta(minutes=1),  # after now
     }
     events = {k: [{"name": "login", "happened": at}] for k, at in instants.items()}
-    naive_storage = db.name in ("sqlite", "mariadb")
     rows = [
         {
             "contact_id": k,
             "name": "login",
-            "happened": at.astimezone(dt.UTC).replace(tzinfo=None) if naive_storage else at,
+            "happened": at if backend.aware_storage else at.replace(tzinfo=None),
         }
         for k, at in instants.items()
     ]
-    md.create_all(db.engine)
-    try:
-        with db.engine.begin() as conn:
-            conn.execute(table.insert(), rows)
+    with backend.loaded(md, {table: rows}):
         for rule in (event("login", days=1), event("login", days=1, op="lt", count=1)):
             want = compile_python(rule, schema, now=NOW, events=events)
-            assert db.members(rule, schema) == {c["id"] for c in want.filter(CONTACTS)}
-        assert db.members(event("login", days=1), schema) == {1, 3}
-    finally:
-        md.drop_all(db.engine)
+            assert db.select(path, rule, schema) == {c["id"] for c in want.filter(CONTACTS)}
+        assert db.select(path, event("login", days=1), schema) == {1, 3}
 
 
-def test_statement_cache_is_used(db: Engine, request: pytest.FixtureRequest) -> None:
-    """Rules of one shape (other name, window, count, where value) reuse one compilation."""
-    if db.name == "duckdb":
-        # Strict: the day duckdb_engine caches statements, this fails and is noticed.
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="duckdb_engine declares no statement-cache support (upstream)",
-                strict=True,
-            )
-        )
+def test_statement_cache_is_used(db: EventsDB, request: pytest.FixtureRequest) -> None:
+    """Rules of one shape (other name, window, count, where value) reuse one compilation
+    of the SQLAlchemy view."""
+    gap(request, db.backend, {"duckdb": ("notyet", "duckdb_engine declares no statement cache")})
     hits: list[str] = []
 
     def record(
@@ -544,17 +504,110 @@ def test_statement_cache_is_used(db: Engine, request: pytest.FixtureRequest) -> 
     ) -> None:
         hits.append(str(context.cache_hit))
 
-    sa.event.listen(db.engine, "before_cursor_execute", record)
+    engine = db.backend.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
     try:
         for name, days, n, amount in [("purchase", 30, 2, "10"), ("visit", 7, 5, "1")]:
             rule = event(name, "gte", n, days=days, where=[cond("amount", "gte", amount)])
-            assert db.members(rule) == expected(rule)
+            assert db.select("view", rule) == expected(rule)
     finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
+        sa.event.remove(engine, "before_cursor_execute", record)
     assert "CACHE_HIT" in hits[-1], hits
 
 
 # ------------------------------------------------------------ expected SQL
+def test_postgres_text() -> None:
+    rule = event(op="gte", count=3, days=30, where=[cond("sku", "neq", "A")])
+    q = to_sql(rule, SCHEMA, "postgres", NOW)
+    e, c = f'"{EVENTS_TABLE}"', f'"{CONTACTS_TABLE}"'
+    assert q.text == (
+        f'(SELECT COUNT(*) FROM {e} AS "sk_event" WHERE "sk_event"."contact_id" = {c}."id"'
+        ' AND "sk_event"."name" = %(p0)s AND "sk_event"."occurred_at" >= %(p1)s'
+        ' AND "sk_event"."occurred_at" <= %(p2)s'
+        ' AND (NOT ("sk_event"."sku" = %(p3)s) OR "sk_event"."sku" IS NULL)) >= %(p4)s'
+    )
+    assert q.params == {
+        "p0": "purchase",
+        "p1": dt.datetime(2024, 1, 1, 12, 0),  # naive UTC, like the stored event times
+        "p2": dt.datetime(2024, 1, 31, 12, 0),
+        "p3": "A",
+        "p4": 3,
+    }
+    exists = to_sql(event(), SCHEMA, "postgres", NOW)
+    assert exists.text == (
+        f'EXISTS(SELECT 1 FROM {e} AS "sk_event" WHERE "sk_event"."contact_id" = {c}."id"'
+        ' AND "sk_event"."name" = %(p0)s)'
+    )
+    absent = to_sql(event(op="lt", count=1), SCHEMA, "postgres", NOW)
+    assert absent.text == "NOT " + exists.text
+    assert to_sql(no(event(op="gte", count=1)), SCHEMA, "postgres", NOW).text == absent.text
+    assert to_sql(event(op="neq", count=2), SCHEMA, "postgres", NOW).text.endswith(") <> %(p1)s")
+    seg = to_sql({"segment": "vip"}, SCHEMA, "postgres", segments=SegmentTable.from_store())
+    assert seg.text == (
+        'EXISTS(SELECT 1 FROM "sk_members" AS "sk_member"'
+        ' WHERE "sk_member"."segment_id" = %(p0)s'
+        f' AND "sk_member"."contact_key" = {c}."id" AND "sk_member"."member" = TRUE)'
+    )
+    assert seg.params == {"p0": "vip"}
+
+
+def test_bigquery_text() -> None:
+    rule = event(op="eq", count=2, days=7, where=[cond("channel", "eq", "web", ignore_case=True)])
+    q = to_sql(rule, SCHEMA, "bigquery", NOW)
+    e, c = f"`{EVENTS_TABLE}`", f"`{CONTACTS_TABLE}`"
+    lower = "LOWER(REPLACE(REPLACE(`sk_event`.`channel`, 'İ', 'i'), 'Σ', 'σ'))"
+    assert q.text == (
+        f"(SELECT COUNT(*) FROM {e} AS `sk_event` WHERE `sk_event`.`contact_id` = {c}.`id`"
+        " AND `sk_event`.`name` = @p0 AND `sk_event`.`occurred_at` >= @p1"
+        f" AND `sk_event`.`occurred_at` <= @p2 AND {lower} = @p3) = @p4"
+    )
+    assert q.params == {
+        "p0": "purchase",
+        "p1": dt.datetime(2024, 1, 24, 12, 0),
+        "p2": dt.datetime(2024, 1, 31, 12, 0),
+        "p3": "web",
+        "p4": 2,
+    }
+    seg = to_sql(no({"segment": "vip"}), SCHEMA, "bigquery", segments=SEGMENTS, inline=True)
+    assert seg == (
+        f"NOT EXISTS(SELECT 1 FROM `{FLAGGED_TABLE}` AS `sk_member`"
+        " WHERE `sk_member`.`segment_id` = 'vip'"
+        f" AND `sk_member`.`contact_key` = {c}.`id` AND `sk_member`.`member` = TRUE)"
+    )
+
+
+def _parseable(text: str, dialect: str) -> str:
+    # sqlglot's MySQL and Snowflake tokenizers do not know pyformat placeholders (as in
+    # tests/test_sql_dialects.py): read them as named placeholders for the parse check.
+    if dialect in ("mysql", "mariadb", "snowflake"):
+        return re.sub(r"%\((p\d+)\)s", r":\1", text).replace("%%", "%")
+    return text
+
+
+@pytest.mark.parametrize("dialect", sorted(DIALECTS))
+@pytest.mark.parametrize("name", ["big-buyer", "not-or-nested", "segment-and-event", "gt-2"])
+def test_parse_back(dialect: str, name: str) -> None:
+    rule = RULES[name]
+    for inline in (False, True):
+        out = to_sql(rule, SCHEMA, dialect, NOW, select=True, segments=SEGMENTS, inline=inline)
+        text = out if isinstance(out, str) else _parseable(out.text, dialect)
+        tree = sqlglot.parse_one(text, read=DIALECTS[dialect].sqlglot_dialect)
+        assert isinstance(tree, sqlglot.exp.Select)
+        tables = [(t.name, t.alias) for t in tree.find_all(sqlglot.exp.Table)]
+        assert tables.count((CONTACTS_TABLE, "")) == 1
+        assert set(tables) - {(CONTACTS_TABLE, "")} <= {
+            (EVENTS_TABLE, "sk_event"),
+            (FLAGGED_TABLE, "sk_member"),
+        }
+        # Every subquery is correlated with the outer contact row by its key.
+        outer = [
+            c
+            for c in tree.find_all(sqlglot.exp.Column)
+            if c.table == CONTACTS_TABLE and c.name == "id"
+        ]
+        assert len(outer) == len(tables)  # the SELECT's key, then one per subquery
+
+
 PG = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
 MARIADB = mysql.pymysql.dialect()
 MARIADB.is_mariadb = True  # what the dialect learns on connect to a MariaDB server
@@ -612,8 +665,8 @@ VIEW_RULES = {
 @pytest.mark.parametrize("schema", VIEW_SCHEMAS)
 @pytest.mark.parametrize("rule", VIEW_RULES)
 def test_view_renders_what_to_sql_renders(rule: str, schema: str, dialect: str) -> None:
-    """Event conditions in the SQLAlchemy view are the sqlglot compiler's text (its expected
-    SQL is tests/test_sql_events.py), whatever names the tables have."""
+    """Event conditions in the SQLAlchemy view are the sqlglot compiler's text (its
+    expected SQL is above), whatever names the tables have."""
     sa_dialect = {"postgres": PG, "mariadb": MARIADB, "sqlite": sqlite.dialect()}[dialect]
     view = text(VIEW_RULES[rule], sa_dialect, VIEW_SCHEMAS[schema])
     ours = sk.to_sql(VIEW_RULES[rule], VIEW_SCHEMAS[schema], dialect, NOW)
@@ -622,6 +675,11 @@ def test_view_renders_what_to_sql_renders(rule: str, schema: str, dialect: str) 
 
 def test_window_bounds_are_wall_time_in_the_contact_zone() -> None:
     berlin = sk.Schema(CONTACT_FIELDS, key="id", timezone="Europe/Berlin", events=SMALL.events)
+    # Berlin is UTC+1 in January: the bounds as the sqlglot text binds them ...
+    q = to_sql(event(days=1), berlin, "sqlite", NOW)
+    bounds = ("2024-01-30 13:00:00.000000", "2024-01-31 13:00:00.000000")
+    assert list(q.params.values()) == ["purchase", *bounds]  # type: ignore[union-attr]
+    # ... and as the SQLAlchemy view sends them (SQLAlchemy's SQLite storage form).
     stmt = members_select(event(days=1), berlin, NOW)
     with sa.create_engine("sqlite://").connect() as conn:
         conn.exec_driver_sql("CREATE TABLE contacts (id INTEGER, country TEXT)")
@@ -633,53 +691,120 @@ def test_window_bounds_are_wall_time_in_the_contact_zone() -> None:
 
         sa.event.listen(conn, "before_cursor_execute", record)
         conn.execute(stmt)
-    # Berlin is UTC+1 in January; SQLAlchemy's SQLite storage form.
-    assert sent == [("purchase", "2024-01-30 13:00:00.000000", "2024-01-31 13:00:00.000000")]
+    assert sent == [("purchase", *bounds)]
+
+
+def test_aware_event_time_column_binds_instants() -> None:
+    source = sk.EventSource("aware_events", "contact_id", "name", "at", sa_table=_AWARE)
+    schema = sk.Schema(CONTACT_FIELDS, key="id", timezone="Europe/Berlin", events=source)
+    q = to_sql(event(days=1), schema, "postgres", NOW)
+    assert q.params["p1"] == NOW - dt.timedelta(days=1)  # type: ignore[call-overload]
+    assert q.params["p1"].tzinfo is not None  # type: ignore[call-overload]
+    naive = to_sql(event(days=1), BERLIN, "postgres", NOW)
+    assert naive.params["p1"] == dt.datetime(2024, 1, 30, 13, 0)  # type: ignore[call-overload]
+
+
+# ------------------------------------------------------------- one shape, one text
+def _shaped(name: str, days: int, n: int, amount: str, channel: str) -> dict[str, Any]:
+    return {
+        "combinator": "and",
+        "rules": [
+            cond("country", "eq", channel[:2]),
+            event(
+                name,
+                "gte",
+                n,
+                days=days,
+                where=[
+                    cond("amount", "gte", amount),
+                    cond("channel", "contains", channel, ignore_case=True),
+                ],
+            ),
+        ],
+    }
 
 
 def test_same_shape_same_sql_and_cache_key() -> None:
-    def rule(name: str, days: int, n: int, amount: str, channel: str) -> dict[str, Any]:
-        return {
-            "combinator": "and",
-            "rules": [
-                cond("country", "eq", channel[:2]),
-                event(
-                    name,
-                    "gte",
-                    n,
-                    days=days,
-                    where=[
-                        cond("amount", "gte", amount),
-                        cond("channel", "contains", channel, ignore_case=True),
-                    ],
-                ),
-            ],
-        }
-
-    a = members_select(rule("purchase", 30, 3, "10", "web"), SMALL, NOW)
+    a = members_select(_shaped("purchase", 30, 3, "10", "web"), SMALL, NOW)
     b = members_select(
-        rule("visit", 7, 9, "1", "x'%"), SMALL, NOW + dt.timedelta(days=3, minutes=7)
+        _shaped("visit", 7, 9, "1", "x'%"), SMALL, NOW + dt.timedelta(days=3, minutes=7)
     )
     key_a, key_b = a._generate_cache_key(), b._generate_cache_key()
     assert key_a is not None and key_a == key_b
     for dialect in (PG, sqlite.dialect(), MARIADB):
         assert str(a.compile(dialect=dialect)) == str(b.compile(dialect=dialect))
+    # ... unless the count picks another form (EXISTS instead of a count).
+    exists = members_select(_shaped("purchase", 30, 1, "10", "web"), SMALL, NOW)
+    assert exists._generate_cache_key() != key_a
     # The zone the window is bound in is part of the key (the text is the same).
     berlin = sk.Schema(CONTACT_FIELDS, key="id", timezone="Europe/Berlin", events=SMALL.events)
-    berlin_key = members_select(rule("purchase", 30, 3, "10", "web"), berlin, NOW)
+    berlin_key = members_select(_shaped("purchase", 30, 3, "10", "web"), berlin, NOW)
     assert berlin_key._generate_cache_key() != key_a
 
 
+def test_event_window_shares_one_cached_shape() -> None:
+    sql.clear_cache()
+    rule = RULES["big-buyer"]
+    a = to_sql(rule, SCHEMA, "postgres", NOW)
+    b = to_sql(rule, SCHEMA, "postgres", NOW + dt.timedelta(hours=5))
+    assert a.text == b.text and a.params != b.params
+    other_name = to_sql(event("visit", "gte", 3, days=7, where=BIG), SCHEMA, "postgres", NOW)
+    assert other_name.text == a.text
+    assert sql.cache_size() == 1
+    # The count moves to a parameter too, except where it picks the EXISTS form.
+    to_sql(event(op="gte", count=5, days=30, where=BIG), SCHEMA, "postgres", NOW)
+    assert sql.cache_size() == 1
+    to_sql(event(op="gte", count=1, days=30, where=BIG), SCHEMA, "postgres", NOW)
+    assert sql.cache_size() == 2
+
+
+def test_segment_table_is_part_of_the_cache_key() -> None:
+    other = SegmentTable("memberships", "seg", "contact")
+    a = to_sql({"segment": "vip"}, SCHEMA, "postgres", segments=SEGMENTS)
+    b = to_sql({"segment": "vip"}, SCHEMA, "postgres", segments=other)
+    assert FLAGGED_TABLE in a.text and '"memberships"' in b.text and '"member"' not in b.text
+
+
+def test_event_source_is_part_of_the_cache_key() -> None:
+    moved = sk.EventSource("other_events", "cid", "kind", "at", fields=EVENT_FIELDS)
+    schema = sk.Schema(CONTACT_FIELDS, table=CONTACTS_TABLE, key="id", events=moved)
+    a = to_sql(event(), SCHEMA, "postgres", NOW)
+    b = to_sql(event(), schema, "postgres", NOW)
+    assert EVENTS_TABLE in a.text and '"other_events"' in b.text and '"kind"' in b.text
+
+
+def test_store_members_table_with_prefix_and_schema() -> None:
+    from segmentkit.store.tables import make_tables
+
+    tables = make_tables("crm_", sa.String(64), schema="marketing")
+    described = SegmentTable.from_store(tables)
+    assert described == SegmentTable(
+        "crm_members", "segment_id", "contact_key", "member", "marketing"
+    )
+    text = to_sql({"segment": "vip"}, SCHEMA, "trino", segments=described).text
+    assert 'FROM "marketing"."crm_members" AS "sk_member"' in text
+
+
 # ----------------------------------------------------------------- refusals
+def test_segment_reference_without_table_is_refused() -> None:
+    with pytest.raises(sk.UnsupportedError, match="segments=SegmentTable"):
+        to_sql({"segment": "vip"}, SCHEMA, "postgres")
+
+
 def test_event_condition_without_event_source_is_refused() -> None:
+    bare = sk.Schema(CONTACT_FIELDS, table=CONTACTS_TABLE, key="id")
+    pred = sk.bind(event(), SCHEMA, now=NOW).predicate
+    with pytest.raises(sk.UnsupportedError, match="event condition"):
+        sql.compile_predicate(pred, bare, "postgres")
     pred = p.EventCount("purchase", p.Const(True), None, None, "ge", 1)
-    bare = sk.Schema(CONTACT_FIELDS, key="id")
     with pytest.raises(sk.UnsupportedError, match="no event source"):
-        compile_predicate(pred, bare).compile()
+        sqla.compile_predicate(pred, bare).compile()
 
 
 def test_segment_reference_inside_event_where_is_refused() -> None:
     rule = event(where=[{"segment": "vip"}])
+    with pytest.raises(sk.UnsupportedError, match="segment reference inside"):
+        to_sql(rule, SCHEMA, "postgres", NOW, segments=SEGMENTS)
     with pytest.raises(sk.UnsupportedError, match="segment reference inside"):
         members_select(rule, SMALL, NOW, segments=sk.SegmentTable("m")).compile()
 
@@ -687,66 +812,57 @@ def test_segment_reference_inside_event_where_is_refused() -> None:
 def test_child_table_tags_inside_event_where_are_refused() -> None:
     tags = sk.Field("labels", T.TAGS, tags=sk.ChildTable("event_labels", "event_id", "label"))
     source = sk.EventSource("events", "contact_id", "name", "at", fields=(tags,))
-    schema = sk.Schema(CONTACT_FIELDS, key="id", events=source)
+    schema = sk.Schema(CONTACT_FIELDS, table="contacts", key="id", events=source)
     for where in (cond("labels", "has_any", ["x"]), cond("labels", "is_null")):
         with pytest.raises(sk.UnsupportedError, match="child-table tags in an event"):
             members_select(event(where=[where]), schema, NOW).compile()
+        with pytest.raises(sk.UnsupportedError, match="child-table tags in an event"):
+            to_sql(event(where=[where]), schema, "postgres", NOW)
 
 
 def test_missing_event_column_is_refused() -> None:
     table = sa.Table("evts", sa.MetaData(), sa.Column("contact_id", sa.Integer))
     source = sk.EventSource("evts", "contact_id", "name", "at", sa_table=table)
-    schema = sk.Schema(CONTACT_FIELDS, key="id", events=source)
+    schema = sk.Schema(CONTACT_FIELDS, table="contacts", key="id", events=source)
     with pytest.raises(sk.UnsupportedError, match="no column 'name'"):
         members_select(event(), schema, NOW).compile()
+    with pytest.raises(sk.UnsupportedError, match="no column 'name'"):
+        to_sql(event(), schema, "postgres", NOW)
 
 
 # -------------------------------------------------------------------- store
-def test_store_recalculates_a_segment_with_an_event_condition(tmp_path: Any) -> None:
+def test_store_recalculates_a_segment_with_an_event_condition(
+    db: EventsDB, request: pytest.FixtureRequest
+) -> None:
     from segmentkit.store import Store, make_tables
 
-    engine = sa.create_engine(f"sqlite:///{tmp_path}/store.db")
-    tables = make_tables("sae_", sa.Integer)
-    contacts = sa.Table(
-        "people",
-        tables.metadata,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("country", sa.String(2)),
+    gap(
+        request,
+        db.backend,
+        {"duckdb": ("notimpl", "the store's own tables leave the column `at` unquoted (a bug)")},
     )
-    events = sa.Table(
-        "people_events",
-        tables.metadata,
-        sa.Column("contact_id", sa.Integer, nullable=False),
-        sa.Column("name", sa.String(50)),
-        sa.Column("occurred_at", sa.DateTime()),
-        sa.Column("amount", sa.Numeric(12, 2)),
-        sa.Column("sku", sa.String(50)),
-        sa.Column("channel", sa.String(50)),
-    )
+
+    engine = db.backend.engine
+    tables = make_tables(f"sk_ev{SESSION}_", sa.BigInteger)
     source = sk.EventSource(
-        "people_events", "contact_id", "name", "occurred_at", fields=EVENT_FIELDS, sa_table=events
+        EVENTS_TABLE, "contact_id", "name", "occurred_at", fields=EVENT_FIELDS, sa_table=db.events
     )
-    schema = sk.Schema(CONTACT_FIELDS, table=contacts, key="id", events=source)
+    schema = sk.Schema(CONTACT_FIELDS, table=db.contacts, key="id", events=source)
     tables.metadata.create_all(engine)
+    added = {"contact_id": 6, **ev("purchase", 5)}
     try:
-        with engine.begin() as conn:
-            conn.execute(contacts.insert(), CONTACTS)
-            conn.execute(
-                events.insert(), [{"contact_id": k, **e} for k, es in EVENTS.items() for e in es]
-            )
         store = Store(engine, schema, tables)
         rule = {"combinator": "or", "rules": [RULES["big-buyer"], RULES["visit-5"]]}
         store.create({"id": "buyers", "rule": rule})
         run = store.recalculate("buyers", now=NOW)
-        match = compile_python(rule, schema, now=NOW, events=EVENTS)
-        want = {c["id"] for c in match.filter(CONTACTS)}
+        want = expected(rule)
         assert want == {1, 4}
         assert set(store.members("buyers")) == want
         assert (run.added, run.removed) == (2, 0)
         # A new event changes the membership at the next recalculation; the same data
         # twice changes nothing.
         with engine.begin() as conn:
-            conn.execute(events.insert(), [{"contact_id": 6, **ev("purchase", 5)}])
+            conn.execute(db.events.insert(), [added])
         run = store.recalculate("buyers", now=NOW)
         assert set(store.members("buyers")) == {1, 4, 6}
         assert (run.added, run.removed) == (1, 0)
@@ -757,5 +873,10 @@ def test_store_recalculates_a_segment_with_an_event_condition(tmp_path: Any) -> 
         assert set(store.members("buyers")) == {4}  # "visit" 5 times has no window
         assert (run.added, run.removed) == (0, 2)
     finally:
+        with engine.begin() as conn:
+            conn.execute(
+                db.events.delete().where(
+                    db.events.c.contact_id == 6, db.events.c.occurred_at == added["occurred_at"]
+                )
+            )
         tables.metadata.drop_all(engine)
-        engine.dispose()
