@@ -2,8 +2,8 @@
 
 MariaDB answers *false* with warning 1139 when PCRE2 reaches its match limit; the guard
 turns that into :class:`UnsupportedError` raised out of ``Connection.execute``. The
-server comes from ``SEGMENTKIT_TEST_MYSQL_URL``; unreachable, the tests skip with the
-reason, or fail when ``SEGMENTKIT_REQUIRE_BACKENDS=1``.
+server is tests/backends.py's MariaDB backend; unreachable, the tests skip with the
+reason, or fail when backends are required (tests/backends.py and conftest.py decide).
 
 ``Com_show_warnings`` (MariaDB's per-session count of ``SHOW WARNINGS`` statements) shows
 whether the guard looked at a statement's warnings at all.
@@ -12,9 +12,8 @@ whether the guard looked at a statement's warnings at all.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -28,8 +27,6 @@ from segmentkit.regex import for_dialect, search_sql
 from segmentkit.schema import Schema
 from segmentkit.store import Store, make_tables
 
-MYSQL_URL = os.environ.get("SEGMENTKIT_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
-REQUIRE = os.environ.get("SEGMENTKIT_REQUIRE_BACKENDS") == "1"
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
 # A pattern of the portable subset that needs quadratic backtracking: PCRE2 gives up on
@@ -42,18 +39,10 @@ ROWS: list[dict[str, Any]] = [{"id": i, "s": LONG if i % 2 else f"ab{i}b"} for i
 NON_STRICT = {"init_command": "SET SESSION sql_mode = ''"}
 
 
-def _engine(**connect_args: Any) -> sa.Engine:
-    engine = sa.create_engine(MYSQL_URL, connect_args=connect_args)
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-    except Exception as exc:
-        engine.dispose()
-        reason = f"MariaDB unreachable at {MYSQL_URL}: {type(exc).__name__}: {exc}"
-        if REQUIRE:
-            pytest.fail(f"{reason} (SEGMENTKIT_REQUIRE_BACKENDS=1)", pytrace=False)
-        pytest.skip(reason)
-    return engine
+def _engine(backend_named: Callable[[str], Any], **connect_args: Any) -> sa.Engine:
+    """An engine of its own (a pool the session settings below cannot leak into) on the
+    MariaDB backend's database."""
+    return backend_named("mariadb").engine_with(**connect_args)  # type: ignore[no-any-return]
 
 
 @pytest.fixture(autouse=True)
@@ -66,15 +55,15 @@ def _slow_pattern_slips_through(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[sa.Engine]:
-    engine = _engine()
+def engine(backend_named: Callable[[str], Any]) -> Iterator[sa.Engine]:
+    engine = _engine(backend_named)
     yield engine
     engine.dispose()
 
 
 @pytest.fixture(scope="module")
-def lax_engine() -> Iterator[sa.Engine]:
-    engine = _engine(**NON_STRICT)
+def lax_engine(backend_named: Callable[[str], Any]) -> Iterator[sa.Engine]:
+    engine = _engine(backend_named, **NON_STRICT)
     yield engine
     engine.dispose()
 
@@ -319,12 +308,10 @@ def test_the_guard_can_be_switched_off(engine: sa.Engine, contacts: sa.Table) ->
         assert set(streamed.scalars()) == got
 
 
-def test_other_dialects_are_not_guarded() -> None:
+def test_other_dialects_are_not_guarded(backend_named: Callable[[str], Any]) -> None:
     # SHOW WARNINGS would be a syntax error on SQLite: the guard never runs there.
-    engine = sa.create_engine("sqlite://")
-    with engine.connect() as conn:
+    with backend_named("sqlite").engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT sk_regexp('b$', 'ab')").scalar_one() == 1
-    engine.dispose()
 
 
 # ------------------------------------------------------------------ the store

@@ -4,16 +4,14 @@ java.util.regex for the Spark/Trino form when a JDK is installed)."""
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import shutil
-import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
-import duckdb
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, assume, given, settings
@@ -31,11 +29,6 @@ from segmentkit.regex import (
     validate_pattern,
 )
 
-POSTGRES_URL = os.environ.get(
-    "SEGMENTKIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-MYSQL_URL = os.environ.get("SEGMENTKIT_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
-REQUIRE = os.environ.get("SEGMENTKIT_REQUIRE_BACKENDS") == "1"
 MAX_EXAMPLES = int(os.environ.get("SEGMENTKIT_REGEX_EXAMPLES", "50"))
 
 # ---------------------------------------------------------------- validator table
@@ -393,26 +386,15 @@ SUBJECTS = [
 Runner = Callable[[str, str], bool]
 
 
-@contextlib.contextmanager
-def _server(url: str, name: str) -> Iterator[sa.Connection]:
-    try:
-        engine = sa.create_engine(url)
-        conn = engine.connect()
-    except Exception as exc:  # unreachable server: skip, or fail when required
-        if REQUIRE:
-            raise
-        pytest.skip(f"{name} unreachable at {url}: {exc.__class__.__name__}")
-    try:
-        yield conn
-    finally:
-        conn.close()
-        engine.dispose()
+# The engines come from tests/backends.py (skipped, or failed when required, if a server
+# is unreachable); each fixture holds one connection for the module.
+BackendNamed = Callable[[str], Any]
 
 
 @pytest.fixture(scope="module")
-def postgres() -> Iterator[Runner]:
+def postgres(backend_named: BackendNamed) -> Iterator[Runner]:
     query = sa.text("SELECT " + search_sql("postgres", "CAST(:s AS text)", "CAST(:p AS text)"))
-    with _server(POSTGRES_URL, "PostgreSQL") as conn:
+    with backend_named("postgres").engine.connect() as conn:
 
         def run(pattern: str, subject: str) -> bool:
             params = {"s": subject, "p": for_dialect(pattern, "postgres")}
@@ -422,8 +404,8 @@ def postgres() -> Iterator[Runner]:
 
 
 @pytest.fixture(scope="module")
-def mariadb_conn() -> Iterator[sa.Connection]:
-    with _server(MYSQL_URL, "MariaDB") as conn:
+def mariadb_conn(backend_named: BackendNamed) -> Iterator[sa.Connection]:
+    with backend_named("mariadb").engine.connect() as conn:
         yield conn
 
 
@@ -439,30 +421,29 @@ def mariadb(mariadb_conn: sa.Connection) -> Runner:
 
 
 @pytest.fixture(scope="module")
-def duck() -> Iterator[Runner]:
-    conn = duckdb.connect()
+def duck(backend_named: BackendNamed) -> Iterator[Runner]:
     sql = "SELECT " + search_sql("duckdb", "CAST(? AS VARCHAR)", "CAST(? AS VARCHAR)")
+    with backend_named("duckdb").engine.connect() as conn:
 
-    def run(pattern: str, subject: str) -> bool:
-        row = conn.execute(sql, [subject, for_dialect(pattern, "duckdb")]).fetchone()
-        assert row is not None
-        return bool(row[0])
+        def run(pattern: str, subject: str) -> bool:
+            params = (subject, for_dialect(pattern, "duckdb"))
+            return bool(conn.exec_driver_sql(sql, params).scalar_one())
 
-    yield run
-    conn.close()
+        yield run
 
 
 @pytest.fixture(scope="module")
-def lite() -> Iterator[Runner]:
-    conn = sqlite3.connect(":memory:")
-    conn.create_function("regexp", 2, sqlite_regexp, deterministic=True)
+def lite(backend_named: BackendNamed) -> Iterator[Runner]:
     sql = "SELECT " + search_sql("sqlite", "?", "?")
+    with backend_named("sqlite").engine.connect() as conn:
+        raw: Any = conn.connection.driver_connection
+        raw.create_function("regexp", 2, sqlite_regexp, deterministic=True)
 
-    def run(pattern: str, subject: str) -> bool:
-        return bool(conn.execute(sql, (subject, for_dialect(pattern, "sqlite"))).fetchone()[0])
+        def run(pattern: str, subject: str) -> bool:
+            params = (subject, for_dialect(pattern, "sqlite"))
+            return bool(conn.exec_driver_sql(sql, params).scalar_one())
 
-    yield run
-    conn.close()
+        yield run
 
 
 JAVA_HARNESS = """
