@@ -33,6 +33,8 @@ POSTGRES_URL = os.environ.get(
     "SEGMENTKIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 MYSQL_URL = os.environ.get("SEGMENTKIT_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+#: An unreachable server fails the test instead of skipping it (CI sets it).
+REQUIRE = os.environ.get("SEGMENTKIT_REQUIRE_BACKENDS") == "1"
 SESSION = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
 _BERLIN = ZoneInfo(ZONE)
 

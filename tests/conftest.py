@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/ helpers: adversarial, backends
 
-from backends import BACKENDS, Backend, MemoryBackend, Unavailable
+from backends import BACKENDS, REQUIRE, Backend, MemoryBackend, Unavailable
 
 settings.register_profile(
     "dev",
@@ -44,7 +44,6 @@ settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "true" else "dev")
 )
 
-REQUIRE = os.environ.get("SEGMENTKIT_REQUIRE_BACKENDS") == "1"
 _instances: dict[str, Backend] = {}
 _failures: dict[str, str] = {}
 

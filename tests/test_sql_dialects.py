@@ -2,7 +2,7 @@
 
 The tables below are the reviewable record of what each dialect emits for
 representative rules; a change in output shows up here as a diff. Execution on real
-engines is in ``test_sql_inline.py``.
+engines is in ``test_sql_inline.py`` and ``test_events_sql.py``.
 """
 
 from __future__ import annotations
@@ -589,3 +589,50 @@ def test_sqlglot_unsupported_is_raised_as_ours() -> None:
     tree = exp.ArrayOverlaps(this=exp.column("a"), expression=exp.Array(expressions=[]))
     with pytest.raises(UnsupportedError, match="mysql"):
         sql.generate(DIALECTS["mysql"], tree)
+
+
+# ------------------------------------------------------------------ support matrix
+PROBES: dict[str, dict[str, Any]] = {
+    "string ordering": {"field": "name", "operator": "lt", "value": "m"},
+    "case-insensitive comparison": {
+        "field": "name",
+        "operator": "eq",
+        "value": "a",
+        "ignore_case": True,
+    },
+    "regular-expression match": {"field": "name", "operator": "matches", "value": "^a"},
+    "tags stored as an array": {"field": "tags", "operator": "has", "value": "a"},
+    "tags stored as a JSON array": {"field": "jtags", "operator": "has", "value": "a"},
+    "IN lists over the parameter limit": {
+        "field": "age",
+        "operator": "in",
+        "value": list(range(3000)),
+    },
+}
+
+
+@pytest.mark.parametrize("dialect", ALL)
+@pytest.mark.parametrize("construct", PROBES)
+def test_unsupported_tables_tell_the_truth(construct: str, dialect: str) -> None:
+    """A dialect refuses a construct exactly when its UNSUPPORTED table lists it."""
+    from segmentkit.compile.base import CONSTRUCTS
+
+    assert set(PROBES) == set(CONSTRUCTS)
+    listed = construct in DIALECTS[dialect].UNSUPPORTED
+    for inline in (False, True):
+        try:
+            _compile(PROBES[construct], dialect, inline=inline)
+        except UnsupportedError as error:
+            assert listed and error.construct == construct and error.backend == dialect
+            assert error.reason == DIALECTS[dialect].UNSUPPORTED[construct]
+        else:
+            assert not listed, f"{dialect} lists {construct!r} but compiles it"
+
+
+def test_support_matrix_in_the_docs_is_generated() -> None:
+    from pathlib import Path
+
+    from segmentkit.compile.dialects import support_matrix
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "sql.md").read_text(encoding="utf-8")
+    assert support_matrix() in page, "regenerate docs/sql.md's matrix with support_matrix()"
