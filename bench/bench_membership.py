@@ -362,7 +362,8 @@ def bench_scaling(engines: list[str], sizes: list[int], repeat: int, limit: floa
 
     print(
         "\nrecalculation scaling: rule flag < 4 over flag = id % 8; each churn shifts every"
-        " flag by one, so 1/8 of the contacts join and 1/8 leave (a quarter change)"
+        " flag by one, so 1/8 of the contacts join and 1/8 leave (a quarter change);"
+        " ratios are to the bare member SELECT fetched to Python (target <= 2x)"
     )
     header = (
         f"  {'engine':10s} {'contacts':>9s} {'first':>8s} {'1/4 churn':>10s} {'no change':>10s}"
