@@ -589,7 +589,11 @@ def _pattern(parts: tuple[str, str, str]) -> str:
 @settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.filter_too_much,
+        HealthCheck.too_slow,
+    ],
 )
 @given(parts=PATTERN_STRATEGY)
 def test_generated_patterns_agree(
@@ -617,7 +621,11 @@ _NOISE = st.text(
 @settings(
     max_examples=MAX_EXAMPLES * 4,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.filter_too_much,
+        HealthCheck.too_slow,
+    ],
 )
 @given(pattern=_NOISE)
 def test_accepted_noise_compiles_and_agrees(pattern: str, request: pytest.FixtureRequest) -> None:
@@ -728,7 +736,11 @@ _LONG_SUBJECTS = ["a" * 8000, "ab" * 4000, "é" * 4000 + "!", "a\n" * 4000, "xay
 @settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.filter_too_much,
+        HealthCheck.too_slow,
+    ],
 )
 @given(parts=PATTERN_STRATEGY)
 def test_accepted_patterns_stay_under_mariadb_match_limit(
