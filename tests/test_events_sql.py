@@ -542,7 +542,11 @@ def test_postgres_text() -> None:
     assert absent.text == "NOT " + exists.text
     assert to_sql(no(event(op="gte", count=1)), SCHEMA, "postgres", NOW).text == absent.text
     assert to_sql(event(op="neq", count=2), SCHEMA, "postgres", NOW).text.endswith(") <> %(p1)s")
-    seg = to_sql({"segment": "vip"}, SCHEMA, "postgres", segments=SegmentTable.from_store())
+    from segmentkit.store.tables import make_tables
+
+    seg = to_sql(
+        {"segment": "vip"}, SCHEMA, "postgres", segments=SegmentTable.from_store(make_tables())
+    )
     assert seg.text == (
         'EXISTS(SELECT 1 FROM "sk_members" AS "sk_member"'
         ' WHERE "sk_member"."segment_id" = %(p0)s'
