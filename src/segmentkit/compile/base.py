@@ -425,19 +425,20 @@ class Compiler:
         return len(self.values[s.index])
 
     # ------------------------------------------------------------------ logic
+    #: an AND/OR of more operands than this is written as nested parenthesised groups:
+    #: engines parse a flat chain as a left-deep tree, and SQLite (parser depth 1000)
+    #: and DuckDB (expression depth 1000) refuse one of a thousand conditions.
+    chain_group: ClassVar[int] = 32
+
     def pred(self, node: p.Predicate) -> exp.Expression:
         if isinstance(node, p.And | p.Or):
             if not node.items:
                 return self.const(isinstance(node, p.And))
-            parts = [
-                _paren(self.pred(i)) if isinstance(i, p.And | p.Or) else self.pred(i)
-                for i in node.items
-            ]
-            cls = exp.And if isinstance(node, p.And) else exp.Or
-            out = parts[0]
-            for part in parts[1:]:
-                out = cls(this=out, expression=part)
-            return out
+            if isinstance(node, p.Or):
+                parts = self.or_parts(node.items)
+            else:
+                parts = [self.operand(i) for i in node.items]
+            return self.chain(exp.And if isinstance(node, p.And) else exp.Or, parts)
         if isinstance(node, p.Const):
             return self.const(node.value)
         if isinstance(node, p.Not):
@@ -448,6 +449,55 @@ class Compiler:
                 return self.in_segment(item, negated=True)
             return self.negated(item)
         return self.leaf(node)
+
+    def operand(self, node: p.Predicate) -> exp.Expression:
+        return _paren(self.pred(node)) if isinstance(node, p.And | p.Or) else self.pred(node)
+
+    def chain(self, cls: Any, parts: list[exp.Expression]) -> exp.Expression:
+        """``parts`` joined by ``cls``: flat up to :attr:`chain_group`, else as a balanced
+        nesting of parenthesised groups (depth logarithmic in the number of parts)."""
+        size = self.chain_group
+        if len(parts) > size:
+            groups = [
+                _paren(self.chain(cls, parts[i : i + size])) for i in range(0, len(parts), size)
+            ]
+            return self.chain(cls, groups)
+        out: exp.Expression = parts[0]
+        for part in parts[1:]:
+            out = cls(this=out, expression=part)
+        return out
+
+    def or_parts(self, items: tuple[p.Predicate, ...]) -> list[exp.Expression]:
+        """The operands of an OR, where equalities of one field with a value become one
+        ``IN`` list (a long OR of one field plans as one list lookup, not N scans)."""
+        groups: dict[p.Value, list[p.Param]] = {}
+        for item in items:
+            if (
+                isinstance(item, p.Compare)
+                and item.op == "eq"
+                and isinstance(item.right, p.Param)
+                and item.left.type is not FieldType.TAGS
+            ):
+                groups.setdefault(item.left, []).append(item.right)
+        parts: list[exp.Expression] = []
+        done: set[p.Value] = set()
+        for item in items:
+            key = item.left if isinstance(item, p.Compare) else None
+            group = groups.get(key) if key is not None else None
+            if key is None or group is None or len(group) < 2 or len(group) > self.large_in:
+                parts.append(self.operand(item))
+            elif key not in done:
+                done.add(key)
+                parts.append(self.equal_any(key, group))
+        return parts
+
+    def equal_any(self, left: p.Value, params: list[p.Param]) -> exp.Expression:
+        f = self.field_of(left)
+        operand = self.value(left)
+        values = [self.scalar(param, f) for param in params]
+        if left.type is FieldType.STRING:
+            return self.str_in(operand, values, isinstance(left, p.FieldRef))
+        return exp.In(this=operand, expressions=values)
 
     def const(self, value: bool) -> exp.Expression:
         return exp.true() if value else exp.false()
