@@ -78,8 +78,8 @@ EXPECTED: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
         {"field": "name", "operator": "in", "value": ["Anna", "BOB"], "ignore_case": True},
         {
             "postgres": 'LOWER("contacts"."name") IN (%(p0)s, %(p1)s)',
-            "mysql": "CONVERT(LOWER(CAST(`contacts`.`name` AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_0900_ai_ci), BINARY) IN (CONVERT(%(p0)s, BINARY), CONVERT(%(p1)s, BINARY))",
-            "mariadb": "CONVERT(LOWER(CAST(`contacts`.`name` AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_uca1400_ai_ci), BINARY) IN (CONVERT(%(p0)s, BINARY), CONVERT(%(p1)s, BINARY))",
+            "mysql": "CONVERT(LOWER(CONVERT(`contacts`.`name` USING utf8mb4) COLLATE utf8mb4_0900_ai_ci), BINARY) IN (CONVERT(%(p0)s, BINARY), CONVERT(%(p1)s, BINARY))",
+            "mariadb": "CONVERT(LOWER(CONVERT(`contacts`.`name` USING utf8mb4) COLLATE utf8mb4_uca1400_ai_ci), BINARY) IN (CONVERT(%(p0)s, BINARY), CONVERT(%(p1)s, BINARY))",
             "sqlite": 'CASE WHEN LENGTH(CAST("contacts"."name" AS BLOB)) = LENGTH("contacts"."name") THEN LOWER("contacts"."name") ELSE SK_LOWER("contacts"."name") END COLLATE BINARY IN (:p0, :p1)',
             "duckdb": 'LOWER("contacts"."name") COLLATE c IN ($1, $2)',
             "bigquery": "LOWER(REPLACE(REPLACE(`contacts`.`name`, 'İ', 'i'), 'Σ', 'σ')) IN (@p0, @p1)",

@@ -40,11 +40,14 @@ from ..schema import Schema
 from .dialects import (
     ALIASES,
     DIALECTS,
+    AsBinary,
+    AsBlob,
     Bind,
     Compiler,
     ParamStyle,
     Regexp,
     SegmentTable,
+    ToUtf8mb4,
     Verbatim,
     event_time_aware,
 )
@@ -179,7 +182,23 @@ def _generator_class(cls: type[Compiler], style: Style) -> type[Generator]:
     def verbatim_sql(self: Any, expression: Verbatim) -> str:
         return str(expression.this)
 
-    transforms = {**base.TRANSFORMS, Regexp: regexp_sql, Verbatim: verbatim_sql}
+    def as_blob_sql(self: Any, expression: AsBlob) -> str:
+        return f"CAST({self.sql(expression, 'this')} AS BLOB)"
+
+    def as_binary_sql(self: Any, expression: AsBinary) -> str:
+        return f"CONVERT({self.sql(expression, 'this')}, BINARY)"
+
+    def to_utf8mb4_sql(self: Any, expression: ToUtf8mb4) -> str:
+        return f"CONVERT({self.sql(expression, 'this')} USING utf8mb4)"
+
+    transforms = {
+        **base.TRANSFORMS,
+        Regexp: regexp_sql,
+        Verbatim: verbatim_sql,
+        AsBlob: as_blob_sql,
+        ToUtf8mb4: to_utf8mb4_sql,
+        AsBinary: as_binary_sql,
+    }
     # Our SELECTs are `SELECT key FROM t WHERE ...` and `EXISTS (SELECT 1 FROM x WHERE
     # ...)`: no QUALIFY, DISTINCT ON, CTE or UNNEST projection for the dialects'
     # SELECT rewrites to act on, and running them costs a third of the generation.

@@ -15,9 +15,9 @@ from .base import (
     _JSON_ALIAS,
     _OPS,
     ARRAY_TAGS,
+    AsBlob,
     Compiler,
     _copy,
-    _dtype,
     _fn,
     _ident,
     _num,
@@ -66,7 +66,7 @@ class SQLite(Compiler):
         # SQLite's lower() is right for ASCII text (as many bytes as characters) and
         # runs in C; only other text pays for the registered Python sk_lower().
         ascii_only = exp.EQ(
-            this=_fn("LENGTH", exp.Cast(this=_copy(e), to=exp.DataType.build("BLOB"))),
+            this=_fn("LENGTH", AsBlob(this=_copy(e))),
             expression=_fn("LENGTH", _copy(e)),
         )
         return exp.Case(
@@ -94,7 +94,7 @@ class SQLite(Compiler):
     # count bytes, and a byte match of UTF-8 is a code-point match.
     @staticmethod
     def _blob(e: exp.Expression) -> exp.Expression:
-        return exp.Cast(this=e, to=_dtype("BLOB"))
+        return AsBlob(this=e)
 
     @staticmethod
     def _of_field(n: exp.Expression) -> bool:
