@@ -32,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import segmentkit as sk
 from segmentkit.compile import python as py
+from segmentkit.compile.sql import regex_search_sql
 from segmentkit.model import MAX_NODES
-from segmentkit.regex import for_dialect, python_search, search_sql, validate_pattern
+from segmentkit.regex import for_dialect, python_search, validate_pattern
 
 SCHEMA = sk.Schema(
     [
@@ -187,7 +188,7 @@ def bench_regex(repeat: int, mariadb: str | None) -> None:
     engine = sa.create_engine(mariadb)
     # FROM a table: MariaDB clears the warning list only for statements that use one.
     query = sa.text(
-        "SELECT " + search_sql("mysql", ":s", ":p") + " FROM sk_bench_one"
+        "SELECT " + regex_search_sql("mariadb", ":s", ":p") + " FROM sk_bench_one"
     ).execution_options(segmentkit_regex_guard=False)
     print("\nMariaDB REGEXP on 8,000 characters (seconds; warning 1139 = PCRE2 gave up)")
     with engine.connect() as conn:

@@ -21,9 +21,10 @@ import sqlalchemy as sa
 
 from segmentkit.compile.engines import REGEX_GUARD_OPTION
 from segmentkit.compile.python import compile_python
+from segmentkit.compile.sql import regex_search_sql
 from segmentkit.compile.sqlalchemy import members_select
 from segmentkit.errors import UnsupportedError
-from segmentkit.regex import for_dialect, search_sql
+from segmentkit.regex import for_dialect
 from segmentkit.schema import Schema
 from segmentkit.store import Store, make_tables
 
@@ -108,7 +109,7 @@ def _show_warnings_count(conn: sa.Connection) -> int:
 def test_the_server_still_answers_false_silently(engine: sa.Engine) -> None:
     """The premise: without the guard MariaDB gives a wrong answer and only a warning.
     (If MariaDB ever raises or answers right, this fails and the guard can go.)"""
-    query = sa.text("SELECT " + search_sql("mysql", ":s", ":p"))
+    query = sa.text("SELECT " + regex_search_sql("mariadb", ":s", ":p"))
     with engine.connect() as conn:
         got = conn.execute(
             query.execution_options(**{REGEX_GUARD_OPTION: False}),
@@ -234,7 +235,7 @@ def test_other_warnings_on_a_regexp_statement_pass(engine: sa.Engine, contacts: 
         "SELECT CAST('7x' AS SIGNED) + id FROM "
         + contacts.name
         + " WHERE "
-        + search_sql("mysql", "s", ":p")
+        + regex_search_sql("mariadb", "s", ":p")
     )
     with engine.connect() as conn:
         before = _show_warnings_count(conn)
@@ -249,7 +250,7 @@ def test_warnings_beyond_max_error_count_are_refused(engine: sa.Engine, contacts
         "SELECT CAST('7x' AS SIGNED) + id FROM "
         + contacts.name
         + " WHERE "
-        + search_sql("mysql", "s", ":p")
+        + regex_search_sql("mariadb", "s", ":p")
     )
     with engine.connect() as conn:
         conn.exec_driver_sql("SET SESSION max_error_count = 3")

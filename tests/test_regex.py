@@ -17,14 +17,12 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from segmentkit.compile.sql import regex_search_sql
 from segmentkit.errors import RuleError, UnsupportedError
 from segmentkit.regex import (
     MAX_PATTERN_LENGTH,
-    SEARCH_FUNCTIONS,
-    SEARCH_SQL,
     for_dialect,
     python_search,
-    search_sql,
     sqlite_regexp,
     validate_pattern,
 )
@@ -275,16 +273,17 @@ def test_unsupported_dialects(dialect: str) -> None:
     with pytest.raises(UnsupportedError) as info:
         for_dialect("a", dialect)
     assert info.value.backend == dialect
-    with pytest.raises(UnsupportedError):
-        search_sql(dialect, "x", "p")
+    if dialect != "oracle":  # a SQL dialect the compiler knows, refusing regex
+        with pytest.raises(UnsupportedError):
+            regex_search_sql(dialect, "x", "p")
 
 
-def test_search_sql_table() -> None:
-    assert set(SEARCH_FUNCTIONS) == set(SEARCH_SQL)
-    assert search_sql("postgres", '"email"', "%(p)s") == '"email" ~ %(p)s'
-    assert search_sql("mysql", "`email`", "%s") == (
+def test_regex_search_sql_comes_from_the_compiler() -> None:
+    assert regex_search_sql("postgres", '"email"', "%(p)s") == '"email" ~ %(p)s'
+    assert regex_search_sql("mariadb", "`email`", "%s") == (
         "CONVERT(`email` USING utf8mb4) COLLATE utf8mb4_bin REGEXP %s"
     )
+    assert regex_search_sql("sqlite", "x", "?") == "SK_REGEXP(?, x)"
 
 
 # ---------------------------------------------------------------- engines (differential)
@@ -393,7 +392,9 @@ BackendNamed = Callable[[str], Any]
 
 @pytest.fixture(scope="module")
 def postgres(backend_named: BackendNamed) -> Iterator[Runner]:
-    query = sa.text("SELECT " + search_sql("postgres", "CAST(:s AS text)", "CAST(:p AS text)"))
+    query = sa.text(
+        "SELECT " + regex_search_sql("postgres", "CAST(:s AS text)", "CAST(:p AS text)")
+    )
     with backend_named("postgres").engine.connect() as conn:
 
         def run(pattern: str, subject: str) -> bool:
@@ -411,7 +412,7 @@ def mariadb_conn(backend_named: BackendNamed) -> Iterator[sa.Connection]:
 
 @pytest.fixture(scope="module")
 def mariadb(mariadb_conn: sa.Connection) -> Runner:
-    query = sa.text("SELECT " + search_sql("mysql", ":s", ":p"))
+    query = sa.text("SELECT " + regex_search_sql("mariadb", ":s", ":p"))
 
     def run(pattern: str, subject: str) -> bool:
         params = {"s": subject, "p": for_dialect(pattern, "mysql")}
@@ -422,7 +423,7 @@ def mariadb(mariadb_conn: sa.Connection) -> Runner:
 
 @pytest.fixture(scope="module")
 def duck(backend_named: BackendNamed) -> Iterator[Runner]:
-    sql = "SELECT " + search_sql("duckdb", "CAST(? AS VARCHAR)", "CAST(? AS VARCHAR)")
+    sql = "SELECT " + regex_search_sql("duckdb", "CAST(? AS VARCHAR)", "CAST(? AS VARCHAR)")
     with backend_named("duckdb").engine.connect() as conn:
 
         def run(pattern: str, subject: str) -> bool:
@@ -434,13 +435,13 @@ def duck(backend_named: BackendNamed) -> Iterator[Runner]:
 
 @pytest.fixture(scope="module")
 def lite(backend_named: BackendNamed) -> Iterator[Runner]:
-    sql = "SELECT " + search_sql("sqlite", "?", "?")
+    sql = "SELECT " + regex_search_sql("sqlite", ":s", ":p")
     with backend_named("sqlite").engine.connect() as conn:
         raw: Any = conn.connection.driver_connection
-        raw.create_function("regexp", 2, sqlite_regexp, deterministic=True)
+        raw.create_function("sk_regexp", 2, sqlite_regexp, deterministic=True)
 
         def run(pattern: str, subject: str) -> bool:
-            params = (subject, for_dialect(pattern, "sqlite"))
+            params = {"s": subject, "p": for_dialect(pattern, "sqlite")}
             return bool(conn.exec_driver_sql(sql, params).scalar_one())
 
         yield run
@@ -532,7 +533,7 @@ def test_corpus_is_not_trivial() -> None:
 
 
 def test_mariadb_needs_binary_collation(mariadb: Runner, mariadb_conn: sa.Connection) -> None:
-    """Why SEARCH_SQL['mysql'] carries COLLATE utf8mb4_bin: the default is case-blind."""
+    """Why the MySQL/MariaDB regex search runs under COLLATE utf8mb4_bin: the default is case-blind."""
     plain = mariadb_conn.execute(
         sa.text("SELECT CONVERT(:s USING utf8mb4) COLLATE utf8mb4_general_ci REGEXP :p"),
         {"s": "É", "p": "é"},
@@ -653,7 +654,7 @@ def test_mariadb_match_limit_gives_silent_false(mariadb_conn: sa.Connection) -> 
     pattern, subject = "^[^x]*a[^x]*b$|!", "a" * 5000 + "!"
     assert any("may go on or stop" in p for p in validate_pattern(pattern))
     got = mariadb_conn.execute(
-        sa.text("SELECT " + search_sql("mysql", ":s", ":p")).execution_options(
+        sa.text("SELECT " + regex_search_sql("mariadb", ":s", ":p")).execution_options(
             segmentkit_regex_guard=False
         ),
         {"s": subject, "p": "(?-ix)" + pattern},
@@ -754,9 +755,9 @@ def test_accepted_patterns_stay_under_mariadb_match_limit(
     mariadb_conn.execute(sa.text("CREATE TEMPORARY TABLE IF NOT EXISTS sk_one (i INT)"))
     if mariadb_conn.execute(sa.text("SELECT COUNT(*) FROM sk_one")).scalar_one() == 0:
         mariadb_conn.execute(sa.text("INSERT INTO sk_one VALUES (1)"))
-    query = sa.text("SELECT " + search_sql("mysql", ":s", ":p") + " FROM sk_one").execution_options(
-        segmentkit_regex_guard=False
-    )
+    query = sa.text(
+        "SELECT " + regex_search_sql("mariadb", ":s", ":p") + " FROM sk_one"
+    ).execution_options(segmentkit_regex_guard=False)
     for subject in _LONG_SUBJECTS:
         got = mariadb_conn.execute(
             query, {"s": subject, "p": for_dialect(pattern, "mysql")}

@@ -36,32 +36,15 @@ case-sensitive and works on Unicode code points.
 How a SQL compiler uses it
 --------------------------
 
-``for_dialect(pattern, dialect)`` gives the pattern text to bind as a
-parameter; :data:`SEARCH_SQL` gives the SQL around it (``{subject}`` and
-``{pattern}`` are SQL expressions, the pattern normally a bound parameter);
-:data:`SEARCH_FUNCTIONS` names just the operator or function:
-
-==========  ====================================================================
-dialect     SQL
-==========  ====================================================================
-postgres    ``{subject} ~ {pattern}``  (ARE; ``~`` is case-sensitive)
-mysql       ``CONVERT({subject} USING utf8mb4) COLLATE utf8mb4_bin REGEXP
-            {pattern}`` — MariaDB and MySQL take REGEXP's case sensitivity from
-            the collation; ``utf8mb4_bin`` is case-sensitive and still a
-            character (not byte) string, so classes and ``.`` see code points.
-            ``CAST(... AS BINARY)`` would make them see bytes: never use it.
-            Any ``utf8mb4`` binary collation does (``utf8mb4_nopad_bin``,
-            MySQL 8's ``utf8mb4_0900_bin``): padding plays no part in REGEXP.
-duckdb      ``regexp_matches({subject}, {pattern})``  (RE2)
-sqlite      ``{subject} REGEXP {pattern}`` after registering
-            ``conn.create_function("regexp", 2, sqlite_regexp,
-            deterministic=True)``; SQLite calls ``regexp(pattern, subject)``.
-spark       ``{subject} RLIKE {pattern}``  (java.util.regex)
-trino       ``regexp_like({subject}, {pattern})``  (Joni / RE2J, Java syntax)
-bigquery    ``REGEXP_CONTAINS({subject}, {pattern})``  (RE2)
-snowflake   unsupported (:class:`~segmentkit.errors.UnsupportedError`)
-tsql        unsupported (:class:`~segmentkit.errors.UnsupportedError`)
-==========  ====================================================================
+``for_dialect(pattern, flavor)`` gives the pattern text to bind as a parameter
+for an engine's regex flavor (``postgres``, ``mysql``, ``duckdb``, ``bigquery``,
+``spark``, ``trino``; ``sqlite`` gets the pattern unchanged, for the registered
+function). The SQL around it belongs to the SQL compiler: each dialect class's
+``regex_search`` under ``segmentkit/compile/`` (as text:
+``segmentkit.compile.sql.regex_search_sql``). MariaDB and MySQL take REGEXP's case
+sensitivity from the collation, so the compiler searches the subject under
+``utf8mb4_bin`` (case-sensitive and still a character string, so classes and ``.``
+see code points; ``CAST(... AS BINARY)`` would make them see bytes).
 
 Snowflake is refused on purpose: its regex functions are implicitly anchored
 (``RLIKE``) or position-based, it documents no end-of-subject anchor such as
@@ -108,11 +91,8 @@ __all__ = [
     "MAX_PATTERN_LENGTH",
     "MAX_REPEAT",
     "MAX_REPEAT_COST",
-    "SEARCH_FUNCTIONS",
-    "SEARCH_SQL",
     "for_dialect",
     "python_search",
-    "search_sql",
     "sqlite_regexp",
     "validate_pattern",
 ]
@@ -134,35 +114,6 @@ MAX_CHOICES: Final = 16
 _SCAN_LIMIT: Final = 4 * MAX_PATTERN_LENGTH
 _MAX_PROBLEMS: Final = 20
 
-SEARCH_FUNCTIONS: Final[dict[str, str]] = {
-    "postgres": "~",
-    "mysql": "REGEXP",
-    "duckdb": "regexp_matches",
-    "sqlite": "REGEXP",
-    "spark": "RLIKE",
-    "trino": "regexp_like",
-    "bigquery": "REGEXP_CONTAINS",
-}
-
-SEARCH_SQL: Final[dict[str, str]] = {
-    "postgres": "{subject} ~ {pattern}",
-    "mysql": "CONVERT({subject} USING utf8mb4) COLLATE utf8mb4_bin REGEXP {pattern}",
-    "duckdb": "regexp_matches({subject}, {pattern})",
-    "sqlite": "{subject} REGEXP {pattern}",
-    "spark": "{subject} RLIKE {pattern}",
-    "trino": "regexp_like({subject}, {pattern})",
-    "bigquery": "REGEXP_CONTAINS({subject}, {pattern})",
-}
-
-_UNSUPPORTED: Final[dict[str, str]] = {
-    "tsql": "T-SQL has no regular-expression search",
-    "snowflake": (
-        "Snowflake's regex functions are implicitly anchored or position-based and "
-        "document no end-of-subject anchor, so the portable search cannot be guaranteed"
-    ),
-}
-
-DIALECTS: Final = frozenset(SEARCH_SQL) | frozenset(_UNSUPPORTED)
 
 # Metacharacters outside a class: written escaped on input and on output.
 _META: Final = frozenset("\\.^$|?*+()[]{}")
@@ -829,6 +780,10 @@ _FLAVORS: Final[dict[str, _Flavor]] = {
 }
 
 
+#: the regex flavors :func:`for_dialect` writes for.
+DIALECTS: Final = frozenset(_FLAVORS) | {"sqlite"}
+
+
 def _emit_char(c: str) -> str:
     if c in _META:
         return "\\" + c
@@ -877,37 +832,24 @@ def _emit(alt: _Alt, flavor: _Flavor) -> str:
 
 
 def for_dialect(pattern: str, dialect: str) -> str:
-    """``pattern`` rewritten for ``dialect``'s regex search (see the module docstring).
+    """``pattern`` rewritten for ``dialect``'s regex flavor (see the module docstring).
 
     Raises :class:`~segmentkit.errors.RuleError` for an invalid pattern and
-    :class:`~segmentkit.errors.UnsupportedError` for a dialect without a
-    faithful regex search (``tsql``, ``snowflake``).
+    :class:`~segmentkit.errors.UnsupportedError` for a dialect with no flavor here (the
+    SQL compiler refuses regex on ``tsql`` and ``snowflake`` with its reasons).
     """
-    if dialect in _UNSUPPORTED:
-        raise UnsupportedError("regular-expression match", dialect, _UNSUPPORTED[dialect])
-    tree = _checked(pattern)
-    if dialect == "sqlite":
-        # The registered function evaluates with python_search on the original text.
-        return pattern
     flavor = _FLAVORS.get(dialect)
-    if flavor is None:
+    if flavor is None and dialect != "sqlite":
         raise UnsupportedError(
             "regular-expression match",
             dialect,
-            f"unknown dialect; known: {', '.join(sorted(DIALECTS))}",
+            f"no regex flavor; known: {', '.join(sorted(DIALECTS))}",
         )
+    tree = _checked(pattern)
+    if flavor is None:
+        # SQLite: the registered function evaluates with python_search on the original text.
+        return pattern
     return _emit(tree, flavor)
-
-
-def search_sql(dialect: str, subject: str, pattern: str) -> str:
-    """SQL text of a regex search: ``subject`` and ``pattern`` are SQL expressions."""
-    if dialect in _UNSUPPORTED:
-        raise UnsupportedError("regular-expression match", dialect, _UNSUPPORTED[dialect])
-    try:
-        template = SEARCH_SQL[dialect]
-    except KeyError:
-        raise UnsupportedError("regular-expression match", dialect, "unknown dialect") from None
-    return template.format(subject=subject, pattern=pattern)
 
 
 # ------------------------------------------------------------------------ python

@@ -37,6 +37,7 @@ from .. import primitives as p
 from ..bind import bind
 from ..errors import RuleError, UnsupportedError, did_you_mean
 from ..schema import Schema
+from .base import REGEX
 from .dialects import (
     ALIASES,
     DIALECTS,
@@ -60,6 +61,7 @@ __all__ = [
     "clear_cache",
     "compile_predicate",
     "dialect_names",
+    "regex_search_sql",
     "register_sqlite_functions",
     "render_statement",
     "to_sql",
@@ -463,3 +465,14 @@ def render_statement(
     _check_text(cls, text)
     compiled = _Compiled.make(text, compiler.binds, order, cls.paramstyle)
     return SqlQuery(text, compiled.params(values, cls.paramstyle), cls.name, cls.paramstyle)
+
+
+def regex_search_sql(dialect: str, subject: str, pattern: str) -> str:
+    """SQL text of the dialect's regular-expression search of ``subject`` for ``pattern``
+    (both SQL fragments, e.g. placeholders); bind the pattern as
+    ``segmentkit.regex.for_dialect(pattern, ...)`` gives it. What ``matches`` compiles to."""
+    cls = _compiler_class(dialect)
+    compiler = cls(None, ())
+    compiler.require(REGEX)
+    tree = compiler.regex_search(Verbatim(this=subject), Verbatim(this=pattern))
+    return generate(cls, tree, bound=False)[0]
