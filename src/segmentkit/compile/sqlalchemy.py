@@ -63,6 +63,29 @@ class _Driver(sa.types.TypeDecorator[Any]):
         return b.convert(value if b.item is None else value[b.item])
 
 
+class _HashedKey:
+    """A cache-key part hashed once: SQLAlchemy hashes a statement's key on every
+    execution, and a rule tree's hash walks the whole tree."""
+
+    __slots__ = ("hash", "key")
+
+    def __init__(self, key: tuple[Any, ...]) -> None:
+        self.key = key
+        self.hash = hash(key)
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _HashedKey) and self.hash == other.hash and self.key == other.key
+
+
+# The type of the shape's own parameters (never rendered: derived ones are). One shared
+# instance: a type's cache key is computed once per instance, and per parameter it was
+# most of a cached statement's key.
+_RAW = sa.types.NullType()
+
+
 class RulePredicate(ColumnElement[bool]):
     """A bound rule as a SQLAlchemy boolean expression, rendered by segmentkit's compiler
     for whatever dialect SQLAlchemy compiles it with."""
@@ -87,10 +110,8 @@ class RulePredicate(ColumnElement[bool]):
         self.tree = tree
         self.segments = segments
         # The cache key: what decides the text (never the values).
-        self.shape_key = (tree, shape_lengths(values), schema_key(schema), segments)
-        self.binds = tuple(
-            sa.bindparam(None, v, type_=sa.types.NullType(), unique=True) for v in values
-        )
+        self.shape_key = _HashedKey((tree, shape_lengths(values), schema_key(schema), segments))
+        self.binds = tuple(sa.bindparam(None, v, type_=_RAW, unique=True) for v in values)
 
     @property
     def values(self) -> tuple[Any, ...]:
