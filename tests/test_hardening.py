@@ -586,3 +586,19 @@ def test_jsonlogic_import_refuses_unsafe_integers() -> None:
     with pytest.raises(sk.RuleError) as info:
         from_jsonlogic({"in": [{"var": "age"}, [1, 2**60]]})
     assert info.value.errors[0].path == "/in/1/1"
+
+
+def test_huge_decimal_exponents_are_refused_at_parse_and_never_expanded() -> None:
+    """Found by the fuzzing: Decimal("1e999999999") reached to_jsonlogic, whose int()
+    of it ran for minutes (a billion digits)."""
+    for value in (Decimal("1e999999999"), Decimal("-1e-999999999"), Decimal("1" * 401)):
+        with pytest.raises(sk.RuleError, match="beyond every field type's range") as info:
+            sk.parse({"field": "ltv", "operator": "eq", "value": [1, value]})
+        assert info.value.errors[0].path == "/value/1"
+    with pytest.raises(sk.RuleError):
+        parse_text("ltv = 1e999999999")
+    # Built in code, the node skips parse's check: the exporter still refuses quickly.
+    node = sk.Condition(field="ltv", operator="eq", value=Decimal("1e999999999"))
+    with pytest.raises(sk.RuleError, match="2\\*\\*53"):
+        to_jsonlogic(node)
+    assert to_text(node) == "ltv = 1E+999999999"

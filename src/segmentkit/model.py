@@ -56,6 +56,9 @@ MAX_NODES = 10_000
 MAX_VALUE_DEPTH = 8
 # No field type holds an integer this large (a double's range ends below 2**1024).
 MAX_INTEGER_BITS = 1100
+# Nor does any field type hold a decimal with more digits or a larger exponent.
+MAX_DECIMAL_DIGITS = 400
+MAX_DECIMAL_EXPONENT = 400
 # Python refuses to read longer integers from text (sys.get_int_max_str_digits).
 _MAX_JSON_INT_DIGITS = 4_300
 TimeUnit = Literal["minutes", "hours", "days", "weeks", "months", "years"]
@@ -289,6 +292,13 @@ def check_value(value: Any, path: tuple[str | int, ...]) -> None:
         if isinstance(item, Decimal):
             if item.is_nan():  # raises InvalidOperation in comparisons: stop it here
                 raise RuleError("a decimal NaN is not a value", pointer(where))
+            if item.is_finite() and (
+                len(item.as_tuple().digits) > MAX_DECIMAL_DIGITS
+                or not -MAX_DECIMAL_EXPONENT <= item.adjusted() <= MAX_DECIMAL_EXPONENT
+            ):
+                # Decimal("1e999999999") is 12 characters; int() or a plain rendering
+                # of it is a billion digits.
+                raise RuleError("decimal beyond every field type's range", pointer(where))
             continue
         if isinstance(item, int):
             if item.bit_length() > MAX_INTEGER_BITS:

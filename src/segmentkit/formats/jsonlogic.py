@@ -640,6 +640,9 @@ def _js_value(value: Any, path: Path, problems: Problems) -> Any:
         if not value.is_finite() or value != value.to_integral_value():
             problems.add(path, f"decimal {value} has no exact JavaScript number")
             return None
+        if value.adjusted() > 16:  # beyond 2**53 whatever the digits; int() could be huge
+            problems.add(path, f"decimal {value} is beyond JavaScript's exact range (2**53)")
+            return None
         value = int(value)
     if isinstance(value, int):
         if abs(value) > JS_SAFE_INTEGER:
