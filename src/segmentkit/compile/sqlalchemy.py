@@ -30,6 +30,7 @@ from sqlalchemy.sql.elements import Grouping, quoted_name
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from .. import primitives as p
+from ..bind import paused_gc
 from ..schema import ChildTable, Field, Schema, TagStorage
 from ..types import FieldType
 from . import engines as _engines  # noqa: F401  (registers SQLite functions on connect)
@@ -159,9 +160,10 @@ def _render(element: RulePredicate, compiler: SQLCompiler, **kw: Any) -> str:
     )
     parts = compiled.text.split(MARKER)
     # parts alternate text, placeholder index, text, ...
-    for i in range(1, len(parts), 2):
-        b = compiled.binds[int(parts[i])]
-        parts[i] = compiler.process(_derived(element.binds[b.slot], b), **kw)
+    with paused_gc():
+        for i in range(1, len(parts), 2):
+            b = compiled.binds[int(parts[i])]
+            parts[i] = compiler.process(_derived(element.binds[b.slot], b), **kw)
     return "".join(parts)
 
 
