@@ -65,12 +65,15 @@ engines (MariaDB's PCRE2, Java), and MariaDB then stops at PCRE2's match limit
 and silently answers *false* (warning 1139). That also keeps nested counted
 repetition small (RE2 refuses bounds whose product exceeds 1000).
 
-Known engine limit (not preventable by syntax alone): on MariaDB, patterns
-with several overlapping unbounded quantifiers, such as ``^[^x]*a[^x]*b$``,
-need quadratic backtracking and hit the same match limit on subjects of a
-few thousand characters — again a silent *false* with warning 1139. A
-Through SQLAlchemy, :mod:`segmentkit.compile.engines` turns warning 1139 into
-:class:`~segmentkit.errors.UnsupportedError`.
+Cost bounds (docs/regex.md): counted repetitions stand for at most
+:data:`MAX_REPEAT_COST` positions (RE2's automaton grows with them); an
+unbounded repetition must be deterministic — what follows it cannot start
+with a character it repeats — because patterns such as ``^[^x]*a[^x]*b$``
+need quadratic backtracking on MariaDB and hit PCRE2's match limit (a silent
+*false* with warning 1139) on a few thousand characters; bounded ambiguity
+(``a?a``) is allowed up to :data:`MAX_CHOICES` ways. Through SQLAlchemy,
+:mod:`segmentkit.compile.engines` still turns warning 1139 into
+:class:`~segmentkit.errors.UnsupportedError` for anything that gets there.
 """
 
 from __future__ import annotations
