@@ -136,6 +136,9 @@ def _cases() -> list[Case]:
         add(f"s-eq-ic-{v!r}", c("s", "eq", v, ic=True))
         add(f"s-neq-ic-{v!r}", c("s", "neq", v, ic=True))
     add("s-in", c("s", "in", ["a", "%", "", "Straße", "\\"]))
+    # an or of equalities on one field is one IN list; other conditions on it stay apart
+    add("s-or-eq-eq-lt", g("or", c("s", "eq", "a"), c("s", "eq", "a"), c("s", "lt", "a")))
+    add("n-or-eq-gt-eq", g("or", c("n", "eq", 0), c("n", "gt", 5), c("n", "eq", -1)))
     add("s-in-ic", c("s", "in", ["A", "ΣΑΣ", "istanbul"], ic=True))
     add("s-not_in", c("s", "not_in", ["a", "A", " "]))
     add("s-not_in-ic", c("s", "not_in", ["a", "ß"], ic=True))

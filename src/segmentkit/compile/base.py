@@ -491,21 +491,28 @@ class Compiler:
     def or_parts(self, items: tuple[p.Predicate, ...]) -> list[exp.Expression]:
         """The operands of an OR, where equalities of one field with a value become one
         ``IN`` list (a long OR of one field plans as one list lookup, not N scans)."""
-        groups: dict[p.Value, list[p.Param]] = {}
-        for item in items:
+
+        def equality(item: p.Predicate) -> p.Value | None:
             if (
                 isinstance(item, p.Compare)
                 and item.op == "eq"
                 and isinstance(item.right, p.Param)
                 and item.left.type is not FieldType.TAGS
             ):
-                groups.setdefault(item.left, []).append(item.right)
+                return item.left
+            return None
+
+        groups: dict[p.Value, list[p.Param]] = {}
+        for item in items:
+            key = equality(item)
+            if key is not None:
+                groups.setdefault(key, []).append(item.right)  # type: ignore[union-attr,arg-type]
         parts: list[exp.Expression] = []
         done: set[p.Value] = set()
         for item in items:
-            key = item.left if isinstance(item, p.Compare) else None
-            group = groups.get(key) if key is not None else None
-            if key is None or group is None or len(group) < 2 or len(group) > self.large_in:
+            key = equality(item)
+            group = groups[key] if key is not None else []
+            if key is None or len(group) < 2 or len(group) > self.large_in:
                 parts.append(self.operand(item))
             elif key not in done:
                 done.add(key)
