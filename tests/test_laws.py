@@ -50,7 +50,9 @@ def test_double_negation(rule: dict[str, Any], rows: list[dict[str, Any]]) -> No
 
 
 @given(rules(SCHEMA), rules(SCHEMA), ROWS)
-def test_and_or_are_intersection_and_union(a: dict[str, Any], b: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+def test_and_or_are_intersection_and_union(
+    a: dict[str, Any], b: dict[str, Any], rows: list[dict[str, Any]]
+) -> None:
     assert ids({"combinator": "and", "rules": [a, b]}, rows) == ids(a, rows) & ids(b, rows)
     assert ids({"combinator": "or", "rules": [a, b]}, rows) == ids(a, rows) | ids(b, rows)
 
@@ -69,9 +71,14 @@ def test_filter_agrees_with_match(rule: dict[str, Any], rows: list[dict[str, Any
 
 
 @given(rules(SCHEMA), ROWS)
-def test_same_shape_new_values_is_not_stale(rule: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+def test_same_shape_new_values_is_not_stale(
+    rule: dict[str, Any], rows: list[dict[str, Any]]
+) -> None:
     """The shape cache must never leak constants of an earlier rule."""
     first = ids(rule, rows)
-    other = {"combinator": "and", "rules": [rule, {"field": "age", "operator": "gt", "value": 10**6}]}
+    other = {
+        "combinator": "and",
+        "rules": [rule, {"field": "age", "operator": "gt", "value": 10**6}],
+    }
     ids(other, rows)
     assert ids(rule, rows) == first

@@ -87,9 +87,15 @@ CASES = [
     (c("signup_at", "after", "2024-03-30"), {5}),
     (c("signup_at", "after", "2024-03-30T12:00:00Z"), {5}),
     (c("signup_at", "in_last", {"amount": 1, "unit": "days"}), {1, 5}),
-    (c("signup_at", "in_last", {"amount": 1, "unit": "months"}), {1, 4, 5}),  # Feb 29 (clamped) 12:00 .. now
+    (
+        c("signup_at", "in_last", {"amount": 1, "unit": "months"}),
+        {1, 4, 5},
+    ),  # Feb 29 (clamped) 12:00 .. now
     (c("signup_at", "not_in_last", {"amount": 1, "unit": "months"}), {2, 3}),
-    (c("signup_at", "older_than", {"amount": 1, "unit": "years"}), set()),  # exactly one year ago is not older
+    (
+        c("signup_at", "older_than", {"amount": 1, "unit": "years"}),
+        set(),
+    ),  # exactly one year ago is not older
     (c("signup_at", "older_than", {"amount": 11, "unit": "months"}), {2}),
     (c("signup_at", "in_next", {"amount": 1, "unit": "days"}), {5}),
     (c("birthday", "in_last", {"amount": 30, "unit": "years"}), {1, 2, 5}),
@@ -104,12 +110,20 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("rule", "expected"), CASES, ids=[f"{r['field']}-{r['operator']}-{i}" for i, (r, _) in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    CASES,
+    ids=[f"{r['field']}-{r['operator']}-{i}" for i, (r, _) in enumerate(CASES)],
+)
 def test_truth_table(rule: dict[str, object], expected: set[int]) -> None:
     assert members(rule) == expected
 
 
-@pytest.mark.parametrize(("rule", "_expected"), CASES, ids=[f"{r['field']}-{r['operator']}-{i}" for i, (r, _) in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("rule", "_expected"),
+    CASES,
+    ids=[f"{r['field']}-{r['operator']}-{i}" for i, (r, _) in enumerate(CASES)],
+)
 def test_negation_is_exact_complement(rule: dict[str, object], _expected: set[int]) -> None:
     negated = {"combinator": "and", "not": True, "rules": [rule]}
     assert members(negated) == ALL - members(rule)
@@ -130,8 +144,19 @@ def test_empty_groups() -> None:
 def test_match_and_filter_agree_on_missing_keys_and_naive_datetimes() -> None:
     import datetime as dt
 
-    schema = sk.Schema([sk.Field("id", "integer"), sk.Field("at", "datetime", timezone="Europe/Berlin"), sk.Field("n", "integer")])
-    rule = {"rules": [{"field": "at", "operator": "before", "value": "2024-03-31T02:30:00+02:00"}, {"field": "n", "operator": "lt", "value": 5}]}
+    schema = sk.Schema(
+        [
+            sk.Field("id", "integer"),
+            sk.Field("at", "datetime", timezone="Europe/Berlin"),
+            sk.Field("n", "integer"),
+        ]
+    )
+    rule = {
+        "rules": [
+            {"field": "at", "operator": "before", "value": "2024-03-31T02:30:00+02:00"},
+            {"field": "n", "operator": "lt", "value": 5},
+        ]
+    }
     m = sk.compile_python(rule, schema)
     rows = [
         {"id": 1, "at": dt.datetime(2024, 3, 31, 0, 15), "n": 1},  # naive: Berlin wall time
@@ -146,7 +171,9 @@ def test_match_and_filter_agree_on_missing_keys_and_naive_datetimes() -> None:
 def test_operator_reference_documents_every_operator_with_an_example() -> None:
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "docs" / "operators.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[1] / "docs" / "operators.md").read_text(
+        encoding="utf-8"
+    )
     for name in sk.operators.names():
         op = sk.operators.get(name)
         assert op.example is not None, name

@@ -12,7 +12,8 @@ import segmentkit as sk
 def test_from_table_maps_column_types() -> None:
     md = sa.MetaData()
     contacts = sa.Table(
-        "contacts", md,
+        "contacts",
+        md,
         sa.Column("id", sa.BigInteger, primary_key=True),
         sa.Column("name", sa.String(50), comment="Full name"),
         sa.Column("bio", sa.Text),
@@ -29,15 +30,29 @@ def test_from_table_maps_column_types() -> None:
         sa.Column("tags", sa.JSON),
         sa.Column("avatar", sa.LargeBinary),
     )
-    interests = sa.Table("interests", md, sa.Column("contact_id", sa.BigInteger), sa.Column("tag", sa.Text))
+    interests = sa.Table(
+        "interests", md, sa.Column("contact_id", sa.BigInteger), sa.Column("tag", sa.Text)
+    )
     schema = sk.Schema.from_table(
         contacts, tags={"interests": sk.ChildTable.from_table(interests, "contact_id", "tag")}
     )
     types = {f.name: f.type.value for f in schema}
     assert types == {
-        "id": "integer", "name": "string", "bio": "string", "plan": "string", "age": "integer",
-        "ltv": "decimal", "ratio": "float", "score": "float", "vip": "boolean", "born": "date",
-        "seen_at": "datetime", "paid_at": "datetime", "labels": "tags", "tags": "tags", "interests": "tags",
+        "id": "integer",
+        "name": "string",
+        "bio": "string",
+        "plan": "string",
+        "age": "integer",
+        "ltv": "decimal",
+        "ratio": "float",
+        "score": "float",
+        "vip": "boolean",
+        "born": "date",
+        "seen_at": "datetime",
+        "paid_at": "datetime",
+        "labels": "tags",
+        "tags": "tags",
+        "interests": "tags",
     }
     assert schema.key == "id" and schema.table == "contacts" and schema.sa_table is contacts
     assert schema["plan"].enum == ("free", "pro")
@@ -57,11 +72,20 @@ def test_from_table_needs_a_single_key() -> None:
 
 
 def test_overrides_exclude_and_zone() -> None:
-    t = sa.Table("t", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
-                 sa.Column("secret", sa.String), sa.Column("country", sa.String))
+    t = sa.Table(
+        "t",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("secret", sa.String),
+        sa.Column("country", sa.String),
+    )
     schema = sk.Schema.from_table(
-        t, exclude=["secret"], timezone="Europe/Berlin",
-        overrides={"country": sk.Field("country", "string", label="Country", operators={"eq", "in"})},
+        t,
+        exclude=["secret"],
+        timezone="Europe/Berlin",
+        overrides={
+            "country": sk.Field("country", "string", label="Country", operators={"eq", "in"})
+        },
     )
     assert "secret" not in schema
     assert schema["country"].operators == frozenset({"eq", "in"})

@@ -9,7 +9,9 @@ import pytest
 
 import segmentkit as sk
 
-CASED = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) in ("Lu", "Ll", "Lt")]
+CASED = [
+    chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) in ("Lu", "Ll", "Lt")
+]
 
 
 def test_corpus_size() -> None:
@@ -31,7 +33,14 @@ def test_simple_lower_is_per_code_point() -> None:
 
 @pytest.mark.parametrize(
     ("text", "lowered"),
-    [("İSTANBUL", "istanbul"), ("ΟΔΟΣ", "οδοσ"), ("STRASSE", "strasse"), ("Straße", "straße"), ("ǅ", "ǆ"), ("K", "k")],
+    [
+        ("İSTANBUL", "istanbul"),
+        ("ΟΔΟΣ", "οδοσ"),
+        ("STRASSE", "strasse"),
+        ("Straße", "straße"),
+        ("ǅ", "ǆ"),
+        ("K", "k"),
+    ],
 )
 def test_known_cases(text: str, lowered: str) -> None:
     assert sk.simple_lower(text) == lowered
@@ -41,7 +50,9 @@ def test_ignore_case_eq_over_the_corpus() -> None:
     schema = sk.Schema([sk.Field("s", "string")], key="s")
     rows = [{"s": c} for c in CASED]
     for probe in ["ä", "Ä", "σ", "ς", "i", "ǆ"]:
-        match = sk.compile_python({"field": "s", "operator": "eq", "value": probe, "ignore_case": True}, schema)
+        match = sk.compile_python(
+            {"field": "s", "operator": "eq", "value": probe, "ignore_case": True}, schema
+        )
         got = {r["s"] for r in match.filter(rows)}
         assert got == {c for c in CASED if sk.simple_lower(c) == sk.simple_lower(probe)}
         assert got  # the probe itself matches
