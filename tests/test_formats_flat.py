@@ -156,3 +156,19 @@ def test_nested_same_combinator_groups_flatten() -> None:
         ("c", "OR"),
         ("d", "AND"),
     ]
+
+
+def test_the_row_limit_fits_the_node_limit() -> None:
+    """The worst shape (and-runs of two joined by or) at the row limit still binds; one
+    row more is refused by the row limit, never by a surprise node count."""
+    from segmentkit.formats.flat import MAX_ROWS
+
+    def rows(n: int) -> list[dict[str, Any]]:
+        return [
+            row("age", "gt", i, None if i == 0 else ("AND" if i % 2 else "OR")) for i in range(n)
+        ]
+
+    rule = from_rows(rows(MAX_ROWS), SCHEMA)
+    assert sk.bind(rule, SCHEMA, now=NOW) is not None
+    with pytest.raises(sk.RuleError, match=f"more than {MAX_ROWS:,} rule rows"):
+        from_rows(rows(MAX_ROWS + 1), SCHEMA)

@@ -27,14 +27,16 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import RuleError, pointer
-from ..model import Condition, Group, json_loads, parse
+from ..model import MAX_NODES, Condition, Group, json_loads, parse
 from ..schema import Schema
 from ._common import Node, PathMap, Problems, as_rule, check_tree_depth, show
 
 __all__ = ["from_rows", "to_rows"]
 
 _MISSING = object()
-MAX_ROWS = 10_000
+# Every set of rows within this limit makes a rule within the node limit: n rows in
+# and-runs of two joined by or make n conditions, n/2 groups and the root group.
+MAX_ROWS = 2 * (MAX_NODES - 1) // 3  # 6,666
 
 
 def _get(row: Any, key: str) -> Any:
