@@ -224,6 +224,18 @@ def no(*rules: dict[str, Any]) -> dict[str, Any]:
 
 
 BIG = [cond("amount", "gte", "10")]
+GROUPED = [
+    event(),
+    event(op="gte", count=2),
+    event(op="gt", count=2, days=30),
+    event(op="eq", count=1, where=BIG),
+    event("visit", "gte", 2),
+    event("visit", "eq", 5),
+    event(op="gte", count=1, where=[cond("sku", "neq", "A")]),
+    no(event(op="lt", count=2, days=30)),
+    no(event(op="lte", count=0, where=[cond("channel", "contains", "eb")])),
+    event(op="gte", count=3, days=2, unit="hours"),
+]
 SEGMENT_RULES: dict[str, Any] = {
     "segment": {"segment": "vip"},
     "segment-negated": no({"segment": "vip"}),
@@ -304,6 +316,32 @@ RULES: dict[str, Any] = {
         op="gte", count=2, where=[cond("shipped", "gte", "2024-01-29T12:30:00Z")]
     ),
     "where-negated-event": no(event(op="gte", count=2, where=[cond("amount", "gt", "6")])),
+    # Eight or more event conditions that need an event are counted in one grouped pass
+    # (Compiler.event_group); the others stay correlated subqueries beside them.
+    "grouped-or": {"combinator": "or", "rules": GROUPED},
+    "grouped-and": {"combinator": "and", "rules": GROUPED[:8]},
+    "grouped-and-members": {
+        "combinator": "and",
+        "rules": [
+            event(),
+            event(op="gt", count=0),
+            event(op="gte", count=1, days=30),
+            event(where=BIG),
+            event(op="gte", count=1, where=[cond("channel", "contains", "eb")]),
+            event(op="gte", count=2),
+            no(event(op="lt", count=2, days=30)),
+            no(event(op="eq", count=0, where=BIG)),
+        ],
+    },
+    "grouped-or-mixed": {
+        "combinator": "or",
+        "rules": [*GROUPED, event(op="lt", count=1), cond("country", "eq", "AT")],
+    },
+    "grouped-and-mixed": {
+        "combinator": "and",
+        "rules": [*GROUPED[::-1][:9], no(event("visit", "gte", 9)), cond("country", "neq", "FR")],
+    },
+    "grouped-not-or": no({"combinator": "or", "rules": GROUPED}),
     **SEGMENT_RULES,
 }
 ZONE_RULES = [
