@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 from ..errors import RuleError, StoreError
 from ..store.tables import make_tables
-from .config import load_config
+from .config import METRICS, load_config
 from .rows import PerformanceRow
 
 __all__ = ["performance"]
@@ -189,21 +189,7 @@ def show_command(
         for r in rows:
             out.writerow(["" if v is None else _jsonable(v) for v in r.to_dict().values()])
         return
-    cols = [
-        "segment_id",
-        "label",
-        "members_start",
-        "members_end",
-        "added",
-        "removed",
-        "exposed",
-        "active",
-        "conversions",
-        "converting",
-        "conversion_rate",
-        "revenue",
-        "campaigns",
-    ]
+    cols = ["segment_id", "label", *METRICS]
     table = [[_cell(getattr(r, c)) for c in cols] for r in rows]
     widths = [max([len(c), *(len(row[i]) for row in table)]) for i, c in enumerate(cols)]
     click.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))

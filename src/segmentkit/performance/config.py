@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -28,6 +28,7 @@ from ..errors import Problem, RuleError
 from ..model import load_json, problems_from_validation
 
 __all__ = [
+    "COUNT_METRICS",
     "METRICS",
     "ActivitySource",
     "CampaignSource",
@@ -63,21 +64,13 @@ Metric = Literal[
     "revenue",
     "campaigns",
 ]
-
-#: Every metric, in the order rows and tables show them.
-METRICS: tuple[Metric, ...] = (
-    "members_start",
-    "members_end",
-    "added",
-    "removed",
-    "exposed",
-    "active",
-    "conversions",
-    "converting",
-    "conversion_rate",
-    "revenue",
-    "campaigns",
+#: every metric, in the order rows, tables and charts show them.
+METRICS: tuple[Metric, ...] = get_args(Metric)
+#: the metrics that are counts (not the rate, not the revenue).
+COUNT_METRICS: tuple[Metric, ...] = tuple(
+    m for m in METRICS if m not in ("conversion_rate", "revenue")
 )
+
 # Which source each metric reads (membership history needs none: it is the store's).
 _NEEDS: dict[str, str] = {
     "active": "activity",

@@ -26,23 +26,13 @@ from sqlalchemy.engine import Connection, Engine
 from ..errors import StoreError
 from ..store.tables import DEFAULT_TABLES, Tables
 from . import sql
-from .config import PerformanceConfig, load_config
+from .config import COUNT_METRICS, PerformanceConfig, load_config
 from .periods import Period, period_containing, periods_between
 from .rows import PerformanceRow
 
 __all__ = ["PerformanceRun", "read", "refresh", "runs", "to_frame"]
 
-_COUNTS = (
-    "members_start",
-    "members_end",
-    "added",
-    "removed",
-    "exposed",
-    "active",
-    "conversions",
-    "converting",
-    "campaigns",
-)
+_COUNTS = COUNT_METRICS
 
 
 @dataclass(frozen=True, slots=True)
