@@ -510,49 +510,35 @@ def build_rollup(
                 .group_by(_col("seg"), copy=False),
             )
         )
-        entered = (
-            _select(
-                _col("i", "p"),
-                _col("seg", "v"),
-                _col("k", "v"),
-                _as(_num(1), "n"),
-                _as(_num(0), "x"),
-            )
-            .from_(_table(iv_name, alias="v"), copy=False)
-            .join(
-                _table(_CTE + "pdays", alias="p"),
-                on=in_p(
-                    _col("a", "v"),
-                    _and(
-                        exp.GT(this=_col("a", "v"), expression=_col("s", "p")),
-                        exp.LT(this=_col("a", "v"), expression=_col("e", "p")),
+
+        def crossings(at: str, entering: bool, *extra: exp.Expression) -> exp.Select:
+            """Intervals whose ``at`` end falls strictly inside a period: 1 in ``n`` for
+            an entry (``a``), 1 in ``x`` for an exit (``r``)."""
+            return (
+                _select(
+                    _col("i", "p"),
+                    _col("seg", "v"),
+                    _col("k", "v"),
+                    _as(_num(int(entering)), "n"),
+                    _as(_num(int(not entering)), "x"),
+                )
+                .from_(_table(iv_name, alias="v"), copy=False)
+                .join(
+                    _table(_CTE + "pdays", alias="p"),
+                    on=in_p(
+                        _col(at, "v"),
+                        _and(
+                            exp.GT(this=_col(at, "v"), expression=_col("s", "p")),
+                            exp.LT(this=_col(at, "v"), expression=_col("e", "p")),
+                            *extra,
+                        ),
                     ),
-                ),
-                copy=False,
+                    copy=False,
+                )
             )
-        )
-        left = (
-            _select(
-                _col("i", "p"),
-                _col("seg", "v"),
-                _col("k", "v"),
-                _as(_num(0), "n"),
-                _as(_num(1), "x"),
-            )
-            .from_(_table(iv_name, alias="v"), copy=False)
-            .join(
-                _table(_CTE + "pdays", alias="p"),
-                on=in_p(
-                    _col("r", "v"),
-                    _and(
-                        exp.GT(this=_col("r", "v"), expression=_col("s", "p")),
-                        exp.LT(this=_col("r", "v"), expression=_col("e", "p")),
-                        exp.LTE(this=_col("a", "v"), expression=_col("s", "p")),
-                    ),
-                ),
-                copy=False,
-            )
-        )
+
+        entered = crossings("a", True)
+        left = crossings("r", False, exp.LTE(this=_col("a", "v"), expression=_col("s", "p")))
         ctes.append((_CTE + "nx_rows", exp.Union(this=entered, expression=left, distinct=False)))
         ctes.append(
             (
